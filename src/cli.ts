@@ -1,0 +1,259 @@
+/**
+ * The command line: `static-srv [ROOT] [options]`, parsed with `node:util`'s
+ * `parseArgs` into a plain configuration. No I/O beyond reading what it is
+ * given.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import config from "../deno.json" with { type: "json" };
+import { TIMEOUTS } from "./connection.ts";
+import { SERVER_DEFAULTS } from "./server.ts";
+import type { HandlerOptions } from "./handler.ts";
+
+/** The program's version, from deno.json. */
+export const VERSION: string = config.version;
+
+/** The default root directory. */
+export const DEFAULT_ROOT = "./html";
+
+/** Everything needed to serve, as the command line asked for it. */
+export interface ServeConfig {
+  /** The directory to serve. */
+  root: string;
+  /** The address to listen on. */
+  hostname: string;
+  /** The port (0 picks a free one). */
+  port: number;
+  /** Header timeout in ms. */
+  headerTimeout: number;
+  /** Idle keep-alive timeout in ms. */
+  idleTimeout: number;
+  /** No access log. */
+  quiet: boolean;
+  /** Most open connections. */
+  maxConnections: number;
+  /** Worker threads, each with its own listener on the shared port (1: none). */
+  workers: number;
+  /** Share the port with other processes (`SO_REUSEPORT`). */
+  reusePort: boolean;
+  /** What the handler needs. */
+  handler: HandlerOptions;
+}
+
+/** What the command line asks for. */
+export type CliCommand =
+  | { kind: "help" }
+  | { kind: "version" }
+  | { kind: "serve"; config: ServeConfig };
+
+/** A command-line mistake: its message is printed as is, without a stack. */
+export class CliError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "CliError";
+  }
+}
+
+/** The `--help` text. */
+export const HELP = `static-srv ${VERSION}: a static HTTP/1.1 file server
+
+Usage: static-srv [ROOT] [options]
+       deno run -A main.ts [ROOT] [options]
+
+ROOT is the directory to serve (default: ${DEFAULT_ROOT}).
+
+Options:
+  -p, --port N            Port to listen on; 0 picks a free one (default:
+                          $PORT, else ${SERVER_DEFAULTS.port})
+      --host ADDR         Address to listen on (default: ${SERVER_DEFAULTS.hostname})
+      --header-timeout S  Seconds a client may take to send a request head
+                          (default: ${TIMEOUTS.header / 1000})
+      --idle-timeout S    Seconds an idle keep-alive connection stays open
+                          (default: ${TIMEOUTS.idle / 1000})
+      --max-connections N Open connections at most; past it: 503 (default:
+                          ${SERVER_DEFAULTS.maxConnections})
+      --cache-control V   Cache-Control value for files (default: none)
+  -H, --header "N: V"     Add a header to every response (repeatable)
+      --cors              Access-Control-Allow-Origin: * and CORS preflights
+      --spa               Serve /index.html for unknown extension-less paths
+      --404 FILE          Use FILE as the 404 page
+      --dir-listing       List directories that have no index.html
+      --dotfiles          Serve dotfiles (.well-known/ is always served)
+      --follow-symlinks   Serve symlinks that point outside ROOT
+      --compress          Compress text-like files on the fly (gzip, brotli)
+      --cache-size MIB    Memory for cached file contents, MiB (default: 32)
+      --workers N|auto    Worker threads sharing the port (default: 1)
+      --reuse-port        Let other processes listen on the same port
+  -q, --quiet             No access log
+  -h, --help              Show this help
+  -V, --version           Show the version
+`;
+
+function number(
+  name: string,
+  value: string,
+  options: { min: number; max: number; integer?: boolean },
+): number {
+  const n = Number(value);
+  if (
+    value.trim() === "" || !Number.isFinite(n) || n < options.min ||
+    n > options.max || (options.integer && !Number.isInteger(n))
+  ) {
+    throw new CliError(
+      `Invalid value for --${name}: "${value}" (expected ${
+        options.integer ? "an integer" : "a number"
+      } from ${options.min} to ${options.max})`,
+    );
+  }
+  return n;
+}
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const HEADER_VALUE = /^[\x20-\x7e\t]*$/;
+const RESERVED_HEADERS = new Set([
+  "content-length",
+  "transfer-encoding",
+  "connection",
+  "date",
+  "content-range",
+]);
+
+function header(value: string): [string, string] {
+  const colon = value.indexOf(":");
+  const name = colon < 0 ? "" : value.slice(0, colon).trim();
+  const field = colon < 0 ? "" : value.slice(colon + 1).trim();
+  if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(field)) {
+    throw new CliError(
+      `Invalid value for --header: "${value}" (expected "Name: value" in ASCII)`,
+    );
+  }
+  if (RESERVED_HEADERS.has(name.toLowerCase())) {
+    throw new CliError(
+      `Cannot set "${name}" with --header: the server sets it`,
+    );
+  }
+  return [name, field];
+}
+
+/**
+ * Parses the arguments (without the program name). `env.PORT` is used when
+ * no `--port` is given. Throws {@linkcode CliError} on any mistake.
+ */
+export function parseCli(
+  args: string[],
+  options: { env?: { PORT?: string }; cpus?: number } = {},
+): CliCommand {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        port: { type: "string", short: "p" },
+        host: { type: "string" },
+        "header-timeout": { type: "string" },
+        "idle-timeout": { type: "string" },
+        "max-connections": { type: "string" },
+        "cache-control": { type: "string" },
+        header: { type: "string", short: "H", multiple: true },
+        cors: { type: "boolean" },
+        spa: { type: "boolean" },
+        "404": { type: "string" },
+        "dir-listing": { type: "boolean" },
+        dotfiles: { type: "boolean" },
+        "follow-symlinks": { type: "boolean" },
+        compress: { type: "boolean" },
+        "cache-size": { type: "string" },
+        workers: { type: "string" },
+        "reuse-port": { type: "boolean" },
+        quiet: { type: "boolean", short: "q" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
+      },
+    });
+  } catch (error) {
+    const message = (error as Error).message
+      .replace(/'([^']*)'/g, '"$1"')
+      .replace(/\.? To specify a positional.*$/s, "")
+      .replace(/\.$/, "");
+    throw new CliError(message);
+  }
+  const v = parsed.values;
+  if (v.help) return { kind: "help" };
+  if (v.version) return { kind: "version" };
+  if (parsed.positionals.length > 1) {
+    throw new CliError(
+      `Too many arguments: "${
+        parsed.positionals.join(" ")
+      }" (one ROOT at most)`,
+    );
+  }
+  const portText = v.port ?? options.env?.PORT;
+  const port = portText === undefined
+    ? SERVER_DEFAULTS.port
+    : number(v.port === undefined ? "port (from PORT)" : "port", portText, {
+      min: 0,
+      max: 65535,
+      integer: true,
+    });
+  const seconds = (name: string, value: string | undefined, fallback: number) =>
+    value === undefined
+      ? fallback
+      : number(name, value, { min: 0.001, max: 86400 }) * 1000;
+  const cpus = options.cpus ?? 1;
+  const workers = v.workers === undefined
+    ? 1
+    : v.workers === "auto"
+    ? cpus
+    : number("workers", v.workers, { min: 1, max: 256, integer: true });
+  const hostname = v.host ?? SERVER_DEFAULTS.hostname;
+  if (hostname.trim() === "") {
+    throw new CliError(`Invalid value for --host: ""`);
+  }
+  const cacheControl = v["cache-control"];
+  if (cacheControl !== undefined) header(`Cache-Control: ${cacheControl}`);
+
+  return {
+    kind: "serve",
+    config: {
+      root: parsed.positionals[0] ?? DEFAULT_ROOT,
+      hostname,
+      port,
+      headerTimeout: seconds(
+        "header-timeout",
+        v["header-timeout"],
+        TIMEOUTS.header,
+      ),
+      idleTimeout: seconds("idle-timeout", v["idle-timeout"], TIMEOUTS.idle),
+      quiet: v.quiet ?? false,
+      maxConnections: v["max-connections"] === undefined
+        ? SERVER_DEFAULTS.maxConnections
+        : number("max-connections", v["max-connections"], {
+          min: 1,
+          max: 1_000_000,
+          integer: true,
+        }),
+      workers,
+      reusePort: (v["reuse-port"] ?? false) || workers > 1,
+      handler: {
+        cacheControl,
+        headers: (v.header ?? []).map(header),
+        cors: v.cors ?? false,
+        spa: v.spa ?? false,
+        notFoundPage: v["404"],
+        dirListing: v["dir-listing"] ?? false,
+        dotfiles: v.dotfiles ?? false,
+        followSymlinks: v["follow-symlinks"] ?? false,
+        compress: v.compress ?? false,
+        cacheSize: v["cache-size"] === undefined
+          ? undefined
+          : number("cache-size", v["cache-size"], { min: 0, max: 65536 }) *
+            1024 * 1024,
+      },
+    },
+  };
+}

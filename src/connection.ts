@@ -1,0 +1,365 @@
+/**
+ * One client connection: read into one bounded buffer, parse, answer, loop.
+ *
+ * Requests are answered in order; the replies to a batch of pipelined
+ * requests go out in one write. Bodies are skipped by their framing so that
+ * no body byte is ever parsed as a request. Deadlines (header, idle, send)
+ * are plain numbers that the server's sweep compares with the clock, so the
+ * hot path sets no timers.
+ *
+ * @module
+ */
+
+import {
+  type ParseLimits,
+  parseRequestHead,
+  type RequestHead,
+} from "./http/request_parser.ts";
+import { BODY_LIMITS, type BodyLimits, ChunkedDecoder } from "./http/body.ts";
+import { STATUS_CODE, type StatusCode } from "./http/status.ts";
+import type { Handler, Reply } from "./handler.ts";
+
+/** Default timeouts in ms. */
+export const TIMEOUTS = {
+  /** From the first byte of a request (or the connection's start) to the end of its head. */
+  header: 10_000,
+  /** Between requests on a kept-alive connection. */
+  idle: 15_000,
+  /** Without progress while sending a response. */
+  send: 30_000,
+} as const;
+
+/** One access-log record. */
+export interface AccessRecord {
+  /** The client's address. */
+  remote: string;
+  /** When the response was sent, ms since the epoch. */
+  time: number;
+  /** The request line, or "" when none could be parsed. */
+  request: string;
+  /** The status sent. */
+  status: StatusCode;
+  /** Body bytes sent. */
+  length: number;
+}
+
+/** Options of a {@linkcode Connection}. */
+export interface ConnectionOptions {
+  /** Parser limits. */
+  limits?: Partial<ParseLimits>;
+  /** Body limits. */
+  bodyLimits?: Partial<BodyLimits>;
+  /** Header timeout in ms. */
+  headerTimeout?: number;
+  /** Idle keep-alive timeout in ms. */
+  idleTimeout?: number;
+  /** Send timeout in ms. */
+  sendTimeout?: number;
+  /** Receives one record per response. */
+  log?: (record: AccessRecord) => void;
+}
+
+const INITIAL_BUFFER = 4096;
+const CHUNK_SIZE = 256 * 1024;
+const POOLED_CHUNKS = 8;
+const chunkPool: Uint8Array[] = [];
+
+function takeChunk(): Uint8Array {
+  return chunkPool.pop() ?? new Uint8Array(CHUNK_SIZE);
+}
+
+function giveChunk(chunk: Uint8Array): void {
+  if (chunkPool.length < POOLED_CHUNKS) chunkPool.push(chunk);
+}
+
+function concat(pieces: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Serves the requests of one accepted connection. */
+export class Connection {
+  /** When the server's sweep should close this connection (ms since the epoch). */
+  deadline: number;
+  #conn: Deno.Conn;
+  #handler: Handler;
+  #options: ConnectionOptions;
+  #parseOptions: { limits?: Partial<ParseLimits> };
+  #maxBuffer: number;
+  #maxBody: number;
+  #remote: string;
+  #idle = true;
+  #closed = false;
+  #draining = false;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #records: AccessRecord[] = [];
+
+  /** Wraps an accepted connection. */
+  constructor(
+    conn: Deno.Conn,
+    handler: Handler,
+    options: ConnectionOptions = {},
+  ) {
+    this.#conn = conn;
+    this.#handler = handler;
+    this.#options = options;
+    this.#parseOptions = { limits: options.limits };
+    this.#maxBuffer = (options.limits?.maxHeadSize ?? 16384) + 4096;
+    this.#maxBody = options.bodyLimits?.maxBodySize ?? BODY_LIMITS.maxBodySize;
+    const addr = conn.remoteAddr as Deno.NetAddr;
+    this.#remote = addr.hostname ?? "-";
+    this.deadline = Date.now() + (options.headerTimeout ?? TIMEOUTS.header);
+  }
+
+  /** True while waiting for the first byte of the next request. */
+  get idle(): boolean {
+    return this.#idle;
+  }
+
+  /** Closes the socket now; a pending read or write fails and `serve` returns. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed by the peer or the runtime
+    }
+  }
+
+  /** Finishes the response in progress, if any, then closes. */
+  drain(): void {
+    this.#draining = true;
+    if (this.#idle) this.close();
+  }
+
+  /** Serves requests until the peer closes, an error, a timeout or a drain. Never rejects. */
+  async serve(): Promise<void> {
+    try {
+      await this.#loop();
+    } catch {
+      // reset, broken pipe, or closed by the sweep: only this connection ends
+    } finally {
+      this.#flushLog();
+      this.close();
+    }
+  }
+
+  async #loop(): Promise<void> {
+    const options = this.#options;
+    const headerTimeout = options.headerTimeout ?? TIMEOUTS.header;
+    const idleTimeout = options.idleTimeout ?? TIMEOUTS.idle;
+    let buf = new Uint8Array(INITIAL_BUFFER);
+    let start = 0;
+    let end = 0;
+    let bodyLeft = 0;
+    let chunked: ChunkedDecoder | null = null;
+    let headStarted = true; // a new connection is held to the header timeout
+
+    for (;;) {
+      // Answer every complete request in the buffer.
+      while (start < end) {
+        if (bodyLeft > 0) {
+          const take = Math.min(bodyLeft, end - start);
+          bodyLeft -= take;
+          start += take;
+          continue;
+        }
+        if (chunked !== null) {
+          const result = chunked.feed(buf, start, end);
+          if (result.kind === "partial") {
+            start = end;
+            break;
+          }
+          if (result.kind === "error") {
+            await this.#fail(result.status, "");
+            return;
+          }
+          start += result.consumed;
+          chunked = null;
+          continue;
+        }
+        const result = parseRequestHead(
+          buf.subarray(start, end),
+          this.#parseOptions,
+        );
+        if (result.kind === "partial") break;
+        if (result.kind === "error") {
+          await this.#fail(result.status, "");
+          return;
+        }
+        start += result.consumed;
+        headStarted = false;
+        const head = result.head;
+        if (head.contentLength > this.#maxBody) {
+          await this.#fail(STATUS_CODE.ContentTooLarge, requestLine(head));
+          return;
+        }
+        bodyLeft = Math.max(head.contentLength, 0);
+        if (head.chunked) chunked = new ChunkedDecoder(options.bodyLimits);
+        if (this.#draining) head.keepAlive = false;
+        const reply = await this.#answer(head);
+        await this.#send(reply);
+        this.#record(requestLine(head), reply.status, reply.length);
+        if (reply.close) {
+          await this.#flush();
+          return;
+        }
+      }
+      await this.#flush();
+      if (this.#draining && bodyLeft === 0 && chunked === null) return;
+
+      // Make room, then read more.
+      if (start === end) {
+        start = end = 0;
+      } else if (start > 0) {
+        buf.copyWithin(0, start, end);
+        end -= start;
+        start = 0;
+      }
+      if (end === buf.length) {
+        if (buf.length >= this.#maxBuffer) {
+          await this.#fail(STATUS_CODE.RequestHeaderFieldsTooLarge, "");
+          return;
+        }
+        const bigger = new Uint8Array(
+          Math.min(buf.length * 4, this.#maxBuffer),
+        );
+        bigger.set(buf.subarray(0, end));
+        buf = bigger;
+      }
+      const now = Date.now();
+      const empty = end === 0 && bodyLeft === 0 && chunked === null;
+      this.#idle = empty;
+      if (bodyLeft > 0 || chunked !== null || (empty && !headStarted)) {
+        this.deadline = now + idleTimeout;
+      } else if (!headStarted) {
+        headStarted = true;
+        this.deadline = now + headerTimeout;
+      } // else a head (or a new connection) is in progress: keep its deadline
+      this.#flushLog();
+      const n = await this.#conn.read(buf.subarray(end));
+      if (n === null) return;
+      this.#idle = false;
+      if (empty && !headStarted) {
+        headStarted = true;
+        this.deadline = Date.now() + headerTimeout;
+      }
+      end += n;
+    }
+  }
+
+  /** Asks the handler; an unexpected failure there is a 500 and a close. */
+  async #answer(head: RequestHead): Promise<Reply> {
+    try {
+      return await this.#handler.handle(head);
+    } catch {
+      return this.#handler.error(STATUS_CODE.InternalServerError, {
+        close: true,
+        head,
+      });
+    }
+  }
+
+  /** Sends an error page for a request that cannot be framed, then the caller closes. */
+  async #fail(status: StatusCode, request: string): Promise<void> {
+    const reply = this.#handler.error(status, { close: true });
+    await this.#send(reply);
+    this.#record(request, status, reply.length);
+    await this.#flush();
+  }
+
+  /** Queues a reply; streams its file parts (flushing what is queued first). */
+  async #send(reply: Reply): Promise<void> {
+    this.#queue(reply.head);
+    const file = reply.file;
+    try {
+      for (const part of reply.parts) {
+        if (part instanceof Uint8Array) {
+          this.#queue(part);
+          continue;
+        }
+        await this.#flush();
+        await this.#stream(file!, part.start, part.end);
+      }
+    } finally {
+      file?.close();
+    }
+  }
+
+  #queue(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.#pending.push(bytes);
+    this.#pendingBytes += bytes.length;
+  }
+
+  async #flush(): Promise<void> {
+    const pending = this.#pending;
+    if (pending.length === 0) return;
+    const bytes = pending.length === 1
+      ? pending[0]
+      : concat(pending, this.#pendingBytes);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    await this.#write(bytes);
+  }
+
+  async #write(bytes: Uint8Array): Promise<void> {
+    const sendTimeout = this.#options.sendTimeout ?? TIMEOUTS.send;
+    let at = 0;
+    while (at < bytes.length) {
+      this.deadline = Date.now() + sendTimeout;
+      at += await this.#conn.write(at === 0 ? bytes : bytes.subarray(at));
+    }
+  }
+
+  /** Streams bytes [start, end) of `file` in bounded chunks; a short file closes the connection. */
+  async #stream(file: Deno.FsFile, start: number, end: number): Promise<void> {
+    const chunk = takeChunk();
+    try {
+      await file.seek(start, Deno.SeekMode.Start);
+      let left = end - start;
+      while (left > 0) {
+        const n = await file.read(
+          chunk.subarray(0, Math.min(left, chunk.length)),
+        );
+        if (n === null) {
+          // Truncated while sending: the promised length cannot be kept.
+          throw new Error(`File shrank while sending: ${left} bytes missing`);
+        }
+        await this.#write(chunk.subarray(0, n));
+        left -= n;
+      }
+    } finally {
+      giveChunk(chunk);
+    }
+  }
+
+  #record(request: string, status: StatusCode, length: number): void {
+    if (this.#options.log === undefined) return;
+    this.#records.push({
+      remote: this.#remote,
+      time: Date.now(),
+      request,
+      status,
+      length,
+    });
+  }
+
+  #flushLog(): void {
+    const log = this.#options.log;
+    if (log === undefined || this.#records.length === 0) return;
+    for (const record of this.#records) log(record);
+    this.#records = [];
+  }
+}
+
+function requestLine(head: RequestHead): string {
+  return `${head.method} ${head.target} HTTP/1.${head.minor}`;
+}

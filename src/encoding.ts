@@ -1,0 +1,70 @@
+/**
+ * `Accept-Encoding` negotiation (RFC 9110, section 12.5.3) between the
+ * codings a client accepts and the precompressed sidecar files on disk.
+ *
+ * @module
+ */
+
+/** A content coding served from a precompressed sidecar file. */
+export type ContentCoding = "br" | "gzip";
+
+/** The file name suffix of each coding's sidecar file. */
+export const CODING_SUFFIX: Readonly<Record<ContentCoding, string>> = {
+  br: ".br",
+  gzip: ".gz",
+};
+
+/** Codings in order of preference when their weights are equal. */
+const PREFERENCE: readonly ContentCoding[] = ["br", "gzip"];
+
+/** Header names (lower case) that stand for each coding. */
+const ALIASES: Readonly<Record<string, ContentCoding>> = {
+  br: "br",
+  gzip: "gzip",
+  "x-gzip": "gzip",
+};
+
+/**
+ * One list member: `coding [OWS ";" OWS "q=" qvalue]` with OWS around it;
+ * qvalue is `0[.ddd]` or `1[.000]`.
+ */
+const MEMBER =
+  /^[ \t]*([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*(?:;[ \t]*[qQ]=(0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)[ \t]*)?$/;
+
+/**
+ * Picks the coding of `available` the client accepts with the highest weight
+ * (br before gzip on a tie), or null for identity.
+ */
+export function negotiateEncoding(
+  acceptEncoding: string | undefined,
+  available: readonly ContentCoding[],
+): ContentCoding | null {
+  if (acceptEncoding === undefined || available.length === 0) return null;
+  const explicit: Partial<Record<ContentCoding, number>> = {};
+  let wildcard = -1;
+  for (const member of acceptEncoding.split(",")) {
+    const match = MEMBER.exec(member);
+    if (match === null) continue; // empty or malformed member
+    const q = match[2] === undefined ? 1 : Number(match[2]);
+    const name = match[1].toLowerCase();
+    if (name === "*") {
+      wildcard = Math.max(wildcard, q);
+      continue;
+    }
+    const coding = ALIASES[name];
+    if (coding !== undefined) {
+      explicit[coding] = Math.max(explicit[coding] ?? -1, q);
+    }
+  }
+  let best: ContentCoding | null = null;
+  let bestQ = 0;
+  for (const coding of PREFERENCE) {
+    if (!available.includes(coding)) continue;
+    const q = explicit[coding] ?? wildcard;
+    if (q > bestQ) {
+      best = coding;
+      bestQ = q;
+    }
+  }
+  return best;
+}

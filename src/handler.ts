@@ -1,0 +1,662 @@
+/**
+ * The request handler: one linear path from a parsed request head to a reply.
+ *
+ *   method -> target -> resolve -> conditionals -> range -> encoding -> body
+ *
+ * Each step is a pure function from its own module; the handler only wires
+ * them and keeps what it learnt about a path in a bounded cache, revalidated
+ * at most `freshness` ms later. It never touches sockets: it answers a
+ * {@linkcode Reply} that the connection writes.
+ *
+ * @module
+ */
+
+import { gzip } from "node:zlib";
+import { brotliCompress, constants as zlib } from "node:zlib";
+import { promisify } from "node:util";
+import type { RequestHead } from "./http/request_parser.ts";
+import { STATUS_CODE, type StatusCode } from "./http/status.ts";
+import { buildErrorPages, encodeResponse, httpDate } from "./http/response.ts";
+import { encodePath, type SanitizedTarget, sanitizeTarget } from "./target.ts";
+import {
+  type FoundFile,
+  readFileOnce,
+  type Resolution,
+  Resolver,
+} from "./resolver.ts";
+import { contentType, isCompressible } from "./media_types.ts";
+import { BoundedCache } from "./file_cache.ts";
+import {
+  evaluatePreconditions,
+  ifRangeMatches,
+  makeEtag,
+} from "./conditional.ts";
+import { type ByteRange, multipartLayout, parseRange } from "./range.ts";
+import { type ContentCoding, negotiateEncoding } from "./encoding.ts";
+import { renderListingHtml, renderListingJson } from "./listing.ts";
+
+/** Options of {@linkcode Handler.create}. */
+export interface HandlerOptions {
+  /** Serve dotfiles (`.well-known/` is always served). */
+  dotfiles?: boolean;
+  /** Serve symlinks that point outside the root. */
+  followSymlinks?: boolean;
+  /** `Cache-Control` value for files (default: none sent). */
+  cacheControl?: string;
+  /** Extra header fields for every response (`-H`). */
+  headers?: readonly [string, string][];
+  /** Send `Access-Control-Allow-Origin: *` and answer CORS preflights. */
+  cors?: boolean;
+  /** Serve `/index.html` for unknown extension-less paths that accept HTML. */
+  spa?: boolean;
+  /** A file whose contents are the 404 page. */
+  notFoundPage?: string;
+  /** HTML (or JSON) listings for directories without an index. */
+  dirListing?: boolean;
+  /** Compress compressible files on the fly (cached by ETag). */
+  compress?: boolean;
+  /** Bytes of file contents kept in memory (default 32 MiB). */
+  cacheSize?: number;
+  /** Largest file kept in memory (default 1 MiB). */
+  maxCachedFile?: number;
+  /** How long, in ms, what was learnt about a path is trusted before it is checked again (default 1000). */
+  freshness?: number;
+}
+
+/** A streamed slice of the open file: bytes [start, end). */
+export interface FileSlice {
+  /** First byte. */
+  start: number;
+  /** One past the last byte. */
+  end: number;
+}
+
+/** A reply for the connection to write. */
+export interface Reply {
+  /** The status code (for the log). */
+  status: StatusCode;
+  /** The head, or the whole response when the body is in memory and small. */
+  head: Uint8Array;
+  /** Body parts to send after `head`: bytes in memory, or slices of `file`. */
+  parts: (Uint8Array | FileSlice)[];
+  /** The open file that the slices refer to; the connection closes it. */
+  file: Deno.FsFile | null;
+  /** Body bytes sent (for the log). */
+  length: number;
+  /** Close the connection after this reply. */
+  close: boolean;
+}
+
+/** The `Allow` value. */
+export const ALLOWED_METHODS = "GET, HEAD, OPTIONS";
+
+const MIN_COMPRESS_SIZE = 256;
+const MAX_COMPRESS_SIZE = 8 * 1024 * 1024;
+const BOUNDARY = "static-srv-byteranges-3b1f6c2a";
+
+const gzipAsync = promisify(gzip);
+const brotliAsync = promisify(brotliCompress);
+
+/** One representation of a file: the identity bytes or a compressed variant. */
+interface Variant {
+  found: FoundFile;
+  coding: ContentCoding | null;
+  etag: string;
+  lastModified: number;
+  /** Header lines for a 200 of this variant, `Content-Length` excluded. */
+  fields: string;
+  /** The contents when small enough to keep in memory. */
+  body?: Uint8Array;
+}
+
+/** What the handler learnt about one request path. */
+interface Entry {
+  checked: number;
+  target: SanitizedTarget;
+  resolution: Resolution;
+  identity?: Variant;
+  sidecars: Partial<Record<ContentCoding, Variant>>;
+  /** True when the path has, or may have, encoded variants (sends `Vary`). */
+  varies: boolean;
+}
+
+function replyOf(
+  status: StatusCode,
+  head: Uint8Array,
+  close: boolean,
+  length = 0,
+): Reply {
+  return { status, head, parts: [], file: null, length, close };
+}
+
+function hasExtension(segments: readonly string[]): boolean {
+  const last = segments[segments.length - 1] ?? "";
+  return last.lastIndexOf(".") > 0;
+}
+
+function acceptsHtml(accept: string | undefined): boolean {
+  return accept !== undefined &&
+    (accept.includes("text/html") || accept.includes("*/*"));
+}
+
+/** Answers requests from one root. */
+export class Handler {
+  #resolver: Resolver;
+  #options: HandlerOptions;
+  #pages: Map<StatusCode, Uint8Array>;
+  #entries: BoundedCache<Entry>;
+  #compressed: BoundedCache<Uint8Array>;
+  #pending = new Map<string, Promise<Entry>>();
+  #freshness: number;
+  #maxCachedFile: number;
+  /** Header lines added to every response: CORS and `-H`. */
+  #common: string;
+
+  private constructor(
+    resolver: Resolver,
+    pages: Map<StatusCode, Uint8Array>,
+    options: HandlerOptions,
+  ) {
+    this.#resolver = resolver;
+    this.#options = options;
+    this.#pages = pages;
+    const cacheSize = options.cacheSize ?? 32 * 1024 * 1024;
+    this.#entries = new BoundedCache({ maxBytes: cacheSize });
+    this.#compressed = new BoundedCache({ maxBytes: cacheSize });
+    this.#freshness = options.freshness ?? 1000;
+    this.#maxCachedFile = Math.min(
+      options.maxCachedFile ?? 1024 * 1024,
+      cacheSize,
+    );
+    let common = options.cors ? "Access-Control-Allow-Origin: *\r\n" : "";
+    for (const [name, value] of options.headers ?? []) {
+      common += `${name}: ${value}\r\n`;
+    }
+    this.#common = common;
+  }
+
+  /**
+   * Opens the root and builds the error pages once: the `notFoundPage` file,
+   * else the root's own `404.html`, else the built-in `html/404.html`.
+   */
+  static async create(
+    root: string,
+    options: HandlerOptions = {},
+  ): Promise<Handler> {
+    const resolver = await Resolver.create(root, options);
+    const notFound = options.notFoundPage !== undefined
+      ? await readFileOnce(options.notFoundPage)
+      : await resolver.readOptional("404.html") ??
+        await readFileOnce(new URL("../html/404.html", import.meta.url));
+    return new Handler(resolver, buildErrorPages(notFound), options);
+  }
+
+  /** The real path of the root. */
+  get root(): string {
+    return this.#resolver.root;
+  }
+
+  /** A reply carrying the error page of `status`. */
+  error(
+    status: StatusCode,
+    options: { close?: boolean; head?: RequestHead; fields?: string } = {},
+  ): Reply {
+    const page = this.#pages.get(status) ?? new Uint8Array();
+    const head = options.head;
+    const close = options.close ?? (head === undefined || !head.keepAlive);
+    const fields = "Content-Type: text/html; charset=utf-8\r\n" +
+      (options.fields ?? "") + this.#common;
+    const isHead = head?.method === "HEAD";
+    const bytes = encodeResponse(status, fields, {
+      body: isHead ? undefined : page,
+      contentLength: page.length,
+      close,
+      keepAlive: !close && head?.minor === 0,
+    });
+    return replyOf(status, bytes, close, isHead ? 0 : page.length);
+  }
+
+  /** Answers one request. */
+  async handle(head: RequestHead): Promise<Reply> {
+    const close = !head.keepAlive;
+    const keepAlive = !close && head.minor === 0;
+
+    // 1. Method.
+    if (head.method === "OPTIONS") return this.#optionsReply(head);
+    if (head.method !== "GET" && head.method !== "HEAD") {
+      return this.error(STATUS_CODE.MethodNotAllowed, {
+        head,
+        fields: `Allow: ${ALLOWED_METHODS}\r\n`,
+      });
+    }
+    if (head.form !== "origin" && head.form !== "absolute") {
+      return this.error(STATUS_CODE.BadRequest, { head, close: true });
+    }
+
+    // 2. Target and 3. resolve (cached for `freshness` ms).
+    const q = head.path.indexOf("?");
+    const rawPath = q < 0 ? head.path : head.path.slice(0, q);
+    const entry = await this.#lookup(rawPath);
+    if (entry === undefined) {
+      return this.error(STATUS_CODE.BadRequest, { head, close: true });
+    }
+    const resolution = entry.resolution;
+    switch (resolution.kind) {
+      case "file":
+        break;
+      case "redirect": {
+        const location = encodePath(entry.target.segments, true) +
+          (q < 0 ? "" : head.path.slice(q)); // visible ASCII, checked by the parser
+        const bytes = encodeResponse(
+          STATUS_CODE.MovedPermanently,
+          `Location: ${location}\r\n${this.#common}`,
+          { contentLength: 0, close, keepAlive },
+        );
+        return replyOf(STATUS_CODE.MovedPermanently, bytes, close);
+      }
+      case "directory":
+        if (this.#options.dirListing) {
+          return await this.#listing(head, entry.target, resolution.path);
+        }
+        return await this.#notFound(head, entry.target);
+      case "not-found":
+        return await this.#notFound(head, entry.target);
+      case "forbidden":
+        return this.error(STATUS_CODE.Forbidden, { head });
+      case "error":
+        return this.error(STATUS_CODE.InternalServerError, { head });
+    }
+
+    // 4. Representation: a precompressed sidecar, a compressed copy, or identity.
+    const fields = head.fields;
+    let variant = entry.identity!;
+    const rangeRequested = fields.range !== undefined;
+    const coding = negotiateEncoding(
+      fields.acceptEncoding,
+      this.#codings(entry, rangeRequested),
+    );
+    let compressed: Uint8Array | undefined;
+    if (coding !== null) {
+      const sidecar = entry.sidecars[coding];
+      if (sidecar !== undefined) variant = sidecar;
+      else {
+        compressed = await this.#compress(variant, coding);
+        if (compressed !== undefined) {
+          variant = this.#compressedVariant(variant, coding);
+        }
+      }
+    }
+
+    // 5. Conditionals (RFC 9110 section 13.2.2).
+    const precondition = evaluatePreconditions(fields, variant);
+    if (precondition === "failed") {
+      return this.error(STATUS_CODE.PreconditionFailed, { head });
+    }
+    if (precondition === "not-modified") {
+      const bytes = encodeResponse(
+        STATUS_CODE.NotModified,
+        this.#validatorFields(variant, entry.varies),
+        { contentLength: null, close, keepAlive },
+      );
+      return replyOf(STATUS_CODE.NotModified, bytes, close);
+    }
+
+    // 6. Body: from memory, or opened now so headers describe what is sent.
+    let body = compressed ?? variant.body;
+    let file: Deno.FsFile | null = null;
+    let size: number;
+    let validators: Variant = variant;
+    if (body !== undefined) {
+      size = body.length;
+    } else {
+      const opened = await this.#resolver.open(variant.found);
+      if (!("file" in opened)) {
+        this.#entries.delete(rawPath);
+        return opened.kind === "forbidden"
+          ? this.error(STATUS_CODE.Forbidden, { head })
+          : await this.#notFound(head, entry.target);
+      }
+      file = opened.file;
+      size = opened.size;
+      if (size !== variant.found.size || opened.mtime !== variant.found.mtime) {
+        // Changed since it was resolved: describe the file that is open.
+        validators = this.#variant(
+          { ...variant.found, size, mtime: opened.mtime },
+          variant.coding,
+          entry.varies,
+        );
+      }
+    }
+    const isHead = head.method === "HEAD";
+    const varyFields = validators.fields;
+
+    // 7. Range (identity only; RFC 9110 section 14).
+    if (rangeRequested && validators.coding === null && size > 0) {
+      const ranges = ifRangeMatches(fields.ifRange, validators)
+        ? parseRange(fields.range, size)
+        : { kind: "none" as const };
+      if (ranges.kind === "unsatisfiable") {
+        file?.close();
+        return this.error(STATUS_CODE.RangeNotSatisfiable, {
+          head,
+          fields: `Content-Range: bytes */${size}\r\n`,
+        });
+      }
+      if (ranges.kind === "ranges") {
+        return this.#partial(head, varyFields, ranges.ranges, size, body, file);
+      }
+    }
+
+    // 8. The whole representation.
+    if (isHead) {
+      file?.close();
+      body = undefined;
+      file = null;
+    }
+    const bytes = encodeResponse(STATUS_CODE.OK, varyFields, {
+      body: file === null && body !== undefined && body.length <= 65536
+        ? body
+        : undefined,
+      contentLength: size,
+      close,
+      keepAlive,
+    });
+    const reply = replyOf(STATUS_CODE.OK, bytes, close, isHead ? 0 : size);
+    if (file !== null) {
+      reply.file = file;
+      reply.parts.push({ start: 0, end: size });
+    } else if (body !== undefined && body.length > 65536) {
+      reply.parts.push(body);
+    }
+    return reply;
+  }
+
+  /** `OPTIONS`: 204 with `Allow`, plus the CORS preflight answer when enabled. */
+  #optionsReply(head: RequestHead): Reply {
+    const close = !head.keepAlive;
+    let fields = `Allow: ${ALLOWED_METHODS}\r\n`;
+    if (
+      this.#options.cors &&
+      head.fields.origin !== undefined &&
+      head.fields.accessControlRequestMethod !== undefined
+    ) {
+      fields += `Access-Control-Allow-Methods: ${ALLOWED_METHODS}\r\n` +
+        "Access-Control-Allow-Headers: Range, If-Match, If-None-Match, " +
+        "If-Modified-Since, If-Unmodified-Since, If-Range\r\n" +
+        "Access-Control-Max-Age: 86400\r\n";
+    }
+    const bytes = encodeResponse(STATUS_CODE.NoContent, fields + this.#common, {
+      contentLength: null,
+      close,
+      keepAlive: !close && head.minor === 0,
+    });
+    return replyOf(STATUS_CODE.NoContent, bytes, close);
+  }
+
+  /** Codings this path can be sent in: its sidecars, or both when `--compress` applies. */
+  #codings(entry: Entry, rangeRequested: boolean): ContentCoding[] {
+    const out: ContentCoding[] = [];
+    if (rangeRequested) return out; // ranges are served from the identity bytes
+    if (entry.sidecars.br !== undefined) out.push("br");
+    if (entry.sidecars.gzip !== undefined) out.push("gzip");
+    if (out.length > 0 || !this.#options.compress) return out;
+    const identity = entry.identity!;
+    const size = identity.found.size;
+    if (
+      size >= MIN_COMPRESS_SIZE && size <= MAX_COMPRESS_SIZE &&
+      isCompressible(contentType(identity.found.name))
+    ) {
+      out.push("br", "gzip");
+    }
+    return out;
+  }
+
+  /** The compressed bytes of `variant` in `coding`, compressed once per ETag. */
+  async #compress(
+    variant: Variant,
+    coding: ContentCoding,
+  ): Promise<Uint8Array | undefined> {
+    const key = variant.etag + coding;
+    const cached = this.#compressed.get(key);
+    if (cached !== undefined) return cached;
+    let source = variant.body;
+    if (source === undefined) {
+      const read = await this.#resolver.read(variant.found);
+      if (!("bytes" in read)) return undefined;
+      source = read.bytes;
+    }
+    const out = coding === "br"
+      ? await brotliAsync(source, {
+        params: {
+          [zlib.BROTLI_PARAM_QUALITY]: 6,
+          [zlib.BROTLI_PARAM_SIZE_HINT]: source.length,
+        },
+      })
+      : await gzipAsync(source, { level: 6 });
+    const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    this.#compressed.set(key, bytes, bytes.length);
+    return bytes;
+  }
+
+  #compressedVariant(identity: Variant, coding: ContentCoding): Variant {
+    return {
+      ...this.#variant(identity.found, coding, true),
+      body: undefined,
+    };
+  }
+
+  /** What is learnt about `rawPath` (the target's path, query dropped), from the cache while fresh. */
+  async #lookup(rawPath: string): Promise<Entry | undefined> {
+    const now = Date.now();
+    const cached = this.#entries.get(rawPath);
+    if (cached !== undefined && now - cached.checked < this.#freshness) {
+      return cached;
+    }
+    const sanitized = sanitizeTarget(rawPath);
+    if (!sanitized.ok) return undefined;
+    let pending = this.#pending.get(rawPath);
+    if (pending === undefined) {
+      pending = this.#revalidate(rawPath, sanitized.target, cached, now);
+      this.#pending.set(rawPath, pending);
+      pending.finally(() => this.#pending.delete(rawPath)).catch(() => {});
+    }
+    return await pending;
+  }
+
+  async #revalidate(
+    rawPath: string,
+    target: SanitizedTarget,
+    previous: Entry | undefined,
+    now: number,
+  ): Promise<Entry> {
+    const resolution = await this.#resolver.resolve(target.segments, {
+      directory: target.directory,
+    });
+    const entry: Entry = {
+      checked: now,
+      target,
+      resolution,
+      sidecars: {},
+      varies: false,
+    };
+    let bytes = 0;
+    if (resolution.kind === "file") {
+      const sidecars = await this.#resolver.sidecars(resolution);
+      entry.varies = sidecars.br !== undefined || sidecars.gzip !== undefined ||
+        (this.#options.compress === true &&
+          isCompressible(contentType(resolution.name)));
+      const same = previous?.identity !== undefined &&
+        sameFile(previous.identity.found, resolution);
+      entry.identity = same
+        ? previous!.identity
+        : await this.#load(resolution, null, entry.varies);
+      bytes += entry.identity!.body?.length ?? 0;
+      for (const coding of ["br", "gzip"] as const) {
+        const found = sidecars[coding];
+        if (found === undefined) continue;
+        const old = previous?.sidecars[coding];
+        const variant = old !== undefined && sameFile(old.found, found)
+          ? old
+          : await this.#load(found, coding, true);
+        entry.sidecars[coding] = variant;
+        bytes += variant.body?.length ?? 0;
+      }
+    }
+    this.#entries.set(rawPath, entry, bytes + rawPath.length);
+    return entry;
+  }
+
+  /** A variant for `found`, with its contents read when it is small. */
+  async #load(
+    found: FoundFile,
+    coding: ContentCoding | null,
+    varies: boolean,
+  ): Promise<Variant> {
+    if (found.size > this.#maxCachedFile) {
+      return this.#variant(found, coding, varies);
+    }
+    const read = await this.#resolver.read(found);
+    if (!("bytes" in read)) return this.#variant(found, coding, varies);
+    const exact = { ...found, size: read.size, mtime: read.mtime };
+    return { ...this.#variant(exact, coding, varies), body: read.bytes };
+  }
+
+  #variant(
+    found: FoundFile,
+    coding: ContentCoding | null,
+    varies: boolean,
+  ): Variant {
+    const suffix = coding === null ? undefined : coding === "br" ? "br" : "gz";
+    const etag = makeEtag(found.size, found.mtime, { suffix });
+    const lastModified = found.mtime;
+    const variant: Variant = { found, coding, etag, lastModified, fields: "" };
+    variant.fields = "Content-Type: " + contentType(found.name) + "\r\n" +
+      (coding === null ? "" : `Content-Encoding: ${coding}\r\n`) +
+      "Accept-Ranges: bytes\r\n" + this.#validatorFields(variant, varies);
+    return variant;
+  }
+
+  /** `ETag`, `Last-Modified`, `Cache-Control`, `Vary` and the common fields (also sent on 304). */
+  #validatorFields(variant: Variant, varies: boolean): string {
+    const cacheControl = this.#options.cacheControl;
+    return `ETag: ${variant.etag}\r\n` +
+      `Last-Modified: ${httpDate(variant.lastModified)}\r\n` +
+      (cacheControl === undefined ? "" : `Cache-Control: ${cacheControl}\r\n`) +
+      (varies ? "Vary: Accept-Encoding\r\n" : "") + this.#common;
+  }
+
+  /** 206: one range, or several as `multipart/byteranges`. */
+  #partial(
+    head: RequestHead,
+    fields: string,
+    ranges: ByteRange[],
+    size: number,
+    body: Uint8Array | undefined,
+    file: Deno.FsFile | null,
+  ): Reply {
+    const close = !head.keepAlive;
+    const keepAlive = !close && head.minor === 0;
+    const isHead = head.method === "HEAD";
+    const slice = (r: ByteRange): Uint8Array | FileSlice =>
+      body !== undefined
+        ? body.subarray(r.start, r.end + 1)
+        : { start: r.start, end: r.end + 1 };
+    const parts: (Uint8Array | FileSlice)[] = [];
+    let length: number;
+    if (ranges.length === 1) {
+      const r = ranges[0];
+      length = r.end - r.start + 1;
+      fields += `Content-Range: bytes ${r.start}-${r.end}/${size}\r\n`;
+      parts.push(slice(r));
+    } else {
+      const type = /^Content-Type: (.*)\r$/m.exec(fields)?.[1] ??
+        "application/octet-stream";
+      const layout = multipartLayout(ranges, size, {
+        contentType: type,
+        boundary: BOUNDARY,
+      });
+      fields = fields.replace(
+        /^Content-Type: .*\r\n/m,
+        `Content-Type: ${layout.contentType}\r\n`,
+      );
+      length = layout.length;
+      for (const part of layout.parts) parts.push(part.head, slice(part.range));
+      parts.push(layout.tail);
+    }
+    const bytes = encodeResponse(STATUS_CODE.PartialContent, fields, {
+      contentLength: length,
+      close,
+      keepAlive,
+    });
+    const reply = replyOf(STATUS_CODE.PartialContent, bytes, close, length);
+    if (isHead) {
+      file?.close();
+      reply.length = 0;
+      return reply;
+    }
+    reply.parts = parts;
+    reply.file = file;
+    return reply;
+  }
+
+  /** 404, or with `--spa` the root's `/index.html` for page navigations. */
+  async #notFound(head: RequestHead, target: SanitizedTarget): Promise<Reply> {
+    if (
+      this.#options.spa && !hasExtension(target.segments) &&
+      acceptsHtml(head.fields.accept) && target.path !== "/index.html"
+    ) {
+      const index = await this.#lookup("/index.html");
+      if (index?.resolution.kind === "file") {
+        return await this.handle({ ...head, path: "/index.html" });
+      }
+    }
+    return this.error(STATUS_CODE.NotFound, { head });
+  }
+
+  /** A directory listing, as HTML or (for `Accept: application/json`) JSON. */
+  async #listing(
+    head: RequestHead,
+    target: SanitizedTarget,
+    directory: string,
+  ): Promise<Reply> {
+    const close = !head.keepAlive;
+    let entries;
+    try {
+      entries = await this.#resolver.list(directory);
+    } catch {
+      return this.error(STATUS_CODE.Forbidden, { head });
+    }
+    const path = encodePathForDisplay(target);
+    const json = head.fields.accept?.includes("application/json") &&
+      !head.fields.accept.includes("text/html");
+    const text = json
+      ? renderListingJson(path, entries)
+      : renderListingHtml(path, entries);
+    const page = new TextEncoder().encode(text);
+    const type = json ? "application/json" : "text/html; charset=utf-8";
+    const isHead = head.method === "HEAD";
+    const bytes = encodeResponse(
+      STATUS_CODE.OK,
+      `Content-Type: ${type}\r\nVary: Accept\r\n` +
+        "Cache-Control: no-cache\r\n" + this.#common,
+      {
+        body: isHead ? undefined : page,
+        contentLength: page.length,
+        close,
+        keepAlive: !close && head.minor === 0,
+      },
+    );
+    return replyOf(STATUS_CODE.OK, bytes, close, isHead ? 0 : page.length);
+  }
+}
+
+function encodePathForDisplay(target: SanitizedTarget): string {
+  return target.segments.length === 0
+    ? "/"
+    : "/" + target.segments.join("/") + "/";
+}
+
+function sameFile(a: FoundFile, b: FoundFile): boolean {
+  return a.path === b.path && a.size === b.size && a.mtime === b.mtime &&
+    a.name === b.name;
+}

@@ -1,0 +1,208 @@
+/**
+ * Request body framing (RFC 9112 sections 6 and 7): a pure, incremental
+ * decoder that walks a `chunked` body so the server can discard it and find
+ * where the next request starts. A static server never uses a request body,
+ * so the decoder keeps none of it.
+ *
+ * @module
+ */
+
+import { STATUS_CODE, type StatusCode } from "./status.ts";
+
+/** Caller-set limits of the chunked decoder. */
+export interface BodyLimits {
+  /** Largest body, decoded; larger is 413. */
+  maxBodySize: number;
+  /** Longest chunk-size line with its extensions; longer is 400. */
+  maxChunkLine: number;
+  /** Largest trailer section; larger is 431. */
+  maxTrailerSize: number;
+}
+
+/** Default body limits. */
+export const BODY_LIMITS: Readonly<BodyLimits> = {
+  maxBodySize: 1024 * 1024,
+  maxChunkLine: 4096,
+  maxTrailerSize: 16384,
+};
+
+/** The answer of {@linkcode ChunkedDecoder.feed}. */
+export type ChunkedResult =
+  | { kind: "done"; consumed: number }
+  | { kind: "partial" }
+  | { kind: "error"; status: StatusCode; reason: string };
+
+const CR = 13;
+const LF = 10;
+
+const enum State {
+  Size,
+  Ext,
+  SizeLf,
+  Data,
+  DataCr,
+  DataLf,
+  TrailerStart,
+  TrailerLine,
+  TrailerLf,
+  EndLf,
+  Done,
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const l = c | 0x20;
+  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
+  return -1;
+}
+
+/** Characters allowed in chunk extensions and trailer lines: VCHAR, obs-text, SP, HT. */
+function isLineChar(c: number): boolean {
+  return c === 0x20 || c === 0x09 || (c > 0x20 && c !== 0x7f);
+}
+
+const PARTIAL: ChunkedResult = Object.freeze({ kind: "partial" });
+
+/**
+ * Walks a chunked body fed in pieces. Each {@linkcode feed} consumes the whole
+ * slice it is given unless the body ends inside it, in which case it answers
+ * `done` with the bytes consumed from that slice.
+ */
+export class ChunkedDecoder {
+  #limits: BodyLimits;
+  #state = State.Size;
+  #size = 0;
+  #digits = 0;
+  #remaining = 0;
+  #total = 0;
+  #lineLength = 0;
+  #trailerSize = 0;
+
+  /** Creates a decoder with the given limits (defaults: {@linkcode BODY_LIMITS}). */
+  constructor(limits: Partial<BodyLimits> = {}) {
+    this.#limits = { ...BODY_LIMITS, ...limits };
+  }
+
+  /** Feeds bytes [start, end) of `buf`; see the class description. */
+  feed(buf: Uint8Array, start = 0, end: number = buf.length): ChunkedResult {
+    const limits = this.#limits;
+    let i = start;
+    while (i < end) {
+      const c = buf[i];
+      switch (this.#state) {
+        case State.Size: {
+          const v = hexValue(c);
+          if (v >= 0) {
+            if (++this.#digits > 15) return this.#fail("Chunk size too long");
+            this.#size = this.#size * 16 + v;
+            if (this.#total + this.#size > limits.maxBodySize) {
+              return this.#fail("Body too large", STATUS_CODE.ContentTooLarge);
+            }
+          } else if (this.#digits === 0) {
+            return this.#fail("Invalid chunk size");
+          } else if (c === CR) {
+            this.#state = State.SizeLf;
+          } else if (c === 0x3b || c === 0x20 || c === 0x09) {
+            this.#state = State.Ext;
+            this.#lineLength = this.#digits + 1;
+          } else {
+            return this.#fail("Invalid chunk size");
+          }
+          i++;
+          break;
+        }
+        case State.Ext: {
+          if (c === CR) this.#state = State.SizeLf;
+          else if (!isLineChar(c)) {
+            return this.#fail("Invalid chunk extension");
+          } else if (++this.#lineLength > limits.maxChunkLine) {
+            return this.#fail("Chunk line too long");
+          }
+          i++;
+          break;
+        }
+        case State.SizeLf: {
+          if (c !== LF) return this.#fail("Bare CR in chunk line");
+          i++;
+          this.#total += this.#size;
+          this.#remaining = this.#size;
+          this.#state = this.#size === 0 ? State.TrailerStart : State.Data;
+          this.#size = 0;
+          this.#digits = 0;
+          break;
+        }
+        case State.Data: {
+          const take = Math.min(this.#remaining, end - i);
+          this.#remaining -= take;
+          i += take;
+          if (this.#remaining === 0) this.#state = State.DataCr;
+          break;
+        }
+        case State.DataCr: {
+          if (c !== CR) return this.#fail("Missing CRLF after chunk data");
+          this.#state = State.DataLf;
+          i++;
+          break;
+        }
+        case State.DataLf: {
+          if (c !== LF) return this.#fail("Missing CRLF after chunk data");
+          this.#state = State.Size;
+          i++;
+          break;
+        }
+        case State.TrailerStart: {
+          // The empty line that ends the trailer section is not part of it.
+          if (c === CR) this.#state = State.EndLf;
+          else if (c === LF || c === 0x20 || c === 0x09 || c === 0x3a) {
+            return this.#fail("Invalid trailer line");
+          } else {
+            this.#state = State.TrailerLine;
+            if (this.#trailerGrows()) return this.#tooLarge();
+          }
+          i++;
+          break;
+        }
+        case State.TrailerLine: {
+          if (c === CR) this.#state = State.TrailerLf;
+          else if (!isLineChar(c)) return this.#fail("Invalid trailer line");
+          if (this.#trailerGrows()) return this.#tooLarge();
+          i++;
+          break;
+        }
+        case State.TrailerLf: {
+          if (c !== LF) return this.#fail("Bare CR in trailer");
+          this.#state = State.TrailerStart;
+          if (this.#trailerGrows()) return this.#tooLarge();
+          i++;
+          break;
+        }
+        case State.EndLf: {
+          if (c !== LF) return this.#fail("Bare CR after trailers");
+          this.#state = State.Done;
+          return { kind: "done", consumed: i + 1 - start };
+        }
+        case State.Done:
+          return { kind: "done", consumed: i - start };
+      }
+    }
+    return PARTIAL;
+  }
+
+  #trailerGrows(): boolean {
+    return ++this.#trailerSize > this.#limits.maxTrailerSize;
+  }
+
+  #tooLarge(): ChunkedResult {
+    return this.#fail(
+      "Trailer section too large",
+      STATUS_CODE.RequestHeaderFieldsTooLarge,
+    );
+  }
+
+  #fail(
+    reason: string,
+    status: StatusCode = STATUS_CODE.BadRequest,
+  ): ChunkedResult {
+    return { kind: "error", status, reason };
+  }
+}

@@ -1,0 +1,574 @@
+/**
+ * A pure, incremental HTTP/1.1 request-head parser (RFC 9112 sections 2-7).
+ *
+ * Bytes in, `complete` / `partial` / `error` out: no I/O, no buffering of its
+ * own. The caller feeds the bytes it has so far (from the start of a request)
+ * and calls again with more when the answer is `partial`. Byte classes come
+ * from lookup tables; only the fields the server acts on are turned into
+ * strings.
+ *
+ * Line endings: CRLF only. A bare LF or a bare CR anywhere in the head is a
+ * 400 (RFC 9112 section 2.2 allows a recipient to accept bare LF; we do not,
+ * because lenient line parsing is what request smuggling feeds on).
+ *
+ * @module
+ */
+
+import { STATUS_CODE, type StatusCode } from "./status.ts";
+
+/** Caller-set limits of the parser. */
+export interface ParseLimits {
+  /** Longest request line, CRLF excluded; longer is 414. */
+  maxRequestLine: number;
+  /** Largest head (request line, fields and the final CRLF); larger is 431. */
+  maxHeadSize: number;
+  /** Most header field lines; more is 431. */
+  maxHeaders: number;
+}
+
+/** Default parser limits (nginx uses 8 KiB lines and 32 KiB heads; we are stricter). */
+export const PARSE_LIMITS: Readonly<ParseLimits> = {
+  maxRequestLine: 8192,
+  maxHeadSize: 16384,
+  maxHeaders: 100,
+};
+
+/** The form of a request target (RFC 9112 section 3.2). */
+export type TargetForm = "origin" | "absolute" | "authority" | "asterisk";
+
+/** The header fields that the server acts on, as sent (repeated lines joined with ", "). */
+export interface RequestFields {
+  /** `Accept`. */
+  accept?: string;
+  /** `Accept-Encoding`. */
+  acceptEncoding?: string;
+  /** `Range`. */
+  range?: string;
+  /** `If-Range`. */
+  ifRange?: string;
+  /** `If-Match`. */
+  ifMatch?: string;
+  /** `If-None-Match`. */
+  ifNoneMatch?: string;
+  /** `If-Modified-Since`. */
+  ifModifiedSince?: string;
+  /** `If-Unmodified-Since`. */
+  ifUnmodifiedSince?: string;
+  /** `Origin`. */
+  origin?: string;
+  /** `Access-Control-Request-Method`. */
+  accessControlRequestMethod?: string;
+}
+
+/** A parsed request head. */
+export interface RequestHead {
+  /** The method token, case preserved. */
+  method: string;
+  /** The request target exactly as sent. */
+  target: string;
+  /** The form of the target. */
+  form: TargetForm;
+  /** Path and query: the target itself in origin-form, the part after the authority in absolute-form, else "". */
+  path: string;
+  /** HTTP minor version: 0 or 1. */
+  minor: number;
+  /** The `Host` field value, "" when absent. */
+  host: string;
+  /** The `Content-Length` value, -1 when absent. */
+  contentLength: number;
+  /** True when the body is framed by `Transfer-Encoding: chunked`. */
+  chunked: boolean;
+  /** True when the connection may stay open after the response. */
+  keepAlive: boolean;
+  /** The header fields the server acts on. */
+  fields: RequestFields;
+}
+
+/** The answer of {@linkcode parseRequestHead}. */
+export type ParseResult =
+  | { kind: "complete"; head: RequestHead; consumed: number }
+  | { kind: "partial" }
+  | { kind: "error"; status: StatusCode; reason: string };
+
+/** Options of {@linkcode parseRequestHead}. */
+export interface ParseOptions {
+  /** Limits; each defaults to {@linkcode PARSE_LIMITS}. */
+  limits?: Partial<ParseLimits>;
+}
+
+const CR = 13;
+const LF = 10;
+const SP = 32;
+const HT = 9;
+const COLON = 58;
+
+function table(pred: (c: number) => boolean): Uint8Array {
+  const t = new Uint8Array(256);
+  for (let c = 0; c < 256; c++) t[c] = pred(c) ? 1 : 0;
+  return t;
+}
+
+const TCHAR_EXTRA = "!#$%&'*+-.^_`|~";
+
+/** token characters (RFC 9110 section 5.6.2). */
+const TCHAR = table((c) =>
+  (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) ||
+  (c >= 0x61 && c <= 0x7a) || TCHAR_EXTRA.includes(String.fromCharCode(c))
+);
+/** Request-target characters: visible ASCII. */
+const TARGET_CHAR = table((c) => c > 0x20 && c < 0x7f);
+/** field-value characters: VCHAR, obs-text, SP, HT. */
+const FIELD_CHAR = table((c) =>
+  c === SP || c === HT || (c > 0x20 && c !== 0x7f)
+);
+/** Host field characters: reg-name, IP-literal and port. */
+const HOST_CHAR = table((c) =>
+  (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) ||
+  (c >= 0x61 && c <= 0x7a) ||
+  "-._~!$&'()*+,;=:[]%".includes(String.fromCharCode(c))
+);
+
+const enum Field {
+  Other,
+  Host,
+  ContentLength,
+  TransferEncoding,
+  Connection,
+  Accept,
+  AcceptEncoding,
+  Range,
+  IfRange,
+  IfMatch,
+  IfNoneMatch,
+  IfModifiedSince,
+  IfUnmodifiedSince,
+  Origin,
+  AccessControlRequestMethod,
+}
+
+const FIELD_NAMES: [string, Field][] = [
+  ["host", Field.Host],
+  ["content-length", Field.ContentLength],
+  ["transfer-encoding", Field.TransferEncoding],
+  ["connection", Field.Connection],
+  ["accept", Field.Accept],
+  ["accept-encoding", Field.AcceptEncoding],
+  ["range", Field.Range],
+  ["if-range", Field.IfRange],
+  ["if-match", Field.IfMatch],
+  ["if-none-match", Field.IfNoneMatch],
+  ["if-modified-since", Field.IfModifiedSince],
+  ["if-unmodified-since", Field.IfUnmodifiedSince],
+  ["origin", Field.Origin],
+  ["access-control-request-method", Field.AccessControlRequestMethod],
+];
+
+const FIELD_KEYS: Partial<Record<Field, keyof RequestFields>> = {
+  [Field.Accept]: "accept",
+  [Field.AcceptEncoding]: "acceptEncoding",
+  [Field.Range]: "range",
+  [Field.IfRange]: "ifRange",
+  [Field.IfMatch]: "ifMatch",
+  [Field.IfNoneMatch]: "ifNoneMatch",
+  [Field.IfModifiedSince]: "ifModifiedSince",
+  [Field.IfUnmodifiedSince]: "ifUnmodifiedSince",
+  [Field.Origin]: "origin",
+  [Field.AccessControlRequestMethod]: "accessControlRequestMethod",
+};
+
+/** Known field names grouped by length, as lowercase bytes. */
+const FIELDS_BY_LENGTH: [Uint8Array, Field][][] = [];
+for (const [name, id] of FIELD_NAMES) {
+  (FIELDS_BY_LENGTH[name.length] ??= []).push([
+    new TextEncoder().encode(name),
+    id,
+  ]);
+}
+
+const METHODS = [
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "DELETE",
+  "OPTIONS",
+  "PATCH",
+  "CONNECT",
+  "TRACE",
+];
+
+const PARTIAL: ParseResult = Object.freeze({ kind: "partial" });
+
+function fail(status: StatusCode, reason: string): ParseResult {
+  return { kind: "error", status, reason };
+}
+
+/** Decodes bytes in [start, end) as Latin-1 (every byte one UTF-16 unit). */
+export function latin1(buf: Uint8Array, start: number, end: number): string {
+  let s = "";
+  while (start < end) {
+    const stop = Math.min(end, start + 4096);
+    s += String.fromCharCode.apply(
+      null,
+      buf.subarray(start, stop) as unknown as number[],
+    );
+    start = stop;
+  }
+  return s;
+}
+
+function fieldOf(buf: Uint8Array, start: number, end: number): Field {
+  const candidates = FIELDS_BY_LENGTH[end - start];
+  if (candidates === undefined) return Field.Other;
+  outer: for (const [name, id] of candidates) {
+    for (let k = 0; k < name.length; k++) {
+      // Only token bytes reach here; `| 0x20` lowercases letters and maps no
+      // other token byte onto a letter, digit or "-".
+      if ((buf[start + k] | 0x20) !== name[k]) continue outer;
+    }
+    return id;
+  }
+  return Field.Other;
+}
+
+function methodOf(buf: Uint8Array, start: number, end: number): string {
+  for (const m of METHODS) {
+    if (m.length !== end - start) continue;
+    let k = 0;
+    while (k < m.length && buf[start + k] === m.charCodeAt(k)) k++;
+    if (k === m.length) return m;
+  }
+  return latin1(buf, start, end);
+}
+
+function lowerEquals(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  word: string,
+): boolean {
+  if (end - start !== word.length) return false;
+  for (let k = 0; k < word.length; k++) {
+    if ((buf[start + k] | 0x20) !== word.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+/** Transfer-Encoding state gathered over all its lines. */
+interface TransferCodings {
+  present: boolean;
+  chunkedCount: number;
+  lastIsChunked: boolean;
+  other: boolean;
+}
+
+/**
+ * Walks a comma-separated list of tokens in [start, end), calling `each` with
+ * each element's bounds; empty elements are skipped (RFC 9110 section 5.6.1).
+ * Returns false when an element is not a token.
+ */
+function eachToken(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  each: (s: number, e: number) => void,
+): boolean {
+  let i = start;
+  while (i < end) {
+    while (i < end && (buf[i] === SP || buf[i] === HT || buf[i] === 0x2c)) i++;
+    if (i === end) break;
+    const s = i;
+    while (i < end && TCHAR[buf[i]] === 1) i++;
+    const e = i;
+    while (i < end && (buf[i] === SP || buf[i] === HT)) i++;
+    if (e === s || (i < end && buf[i] !== 0x2c)) return false;
+    each(s, e);
+  }
+  return true;
+}
+
+/**
+ * Parses one request head from the start of `buf`.
+ *
+ * Answers `partial` while the head is a valid prefix, `complete` with the
+ * bytes consumed (the body, if any, follows), or `error` with the status to
+ * send (after which the connection must close).
+ */
+export function parseRequestHead(
+  buf: Uint8Array,
+  options: ParseOptions = {},
+): ParseResult {
+  const limits = options.limits;
+  const maxRequestLine = limits?.maxRequestLine ?? PARSE_LIMITS.maxRequestLine;
+  const maxHeadSize = limits?.maxHeadSize ?? PARSE_LIMITS.maxHeadSize;
+  const maxHeaders = limits?.maxHeaders ?? PARSE_LIMITS.maxHeaders;
+  const len = buf.length;
+  let i = 0;
+
+  // RFC 9112 section 2.2: ignore empty lines before the request line.
+  while (i < 8 && i + 1 < len && buf[i] === CR && buf[i + 1] === LF) i += 2;
+  if (i + 1 === len && buf[i] === CR) return PARTIAL;
+  const lineStart = i;
+  const lineEnd = (at: number): ParseResult => {
+    if (at - lineStart > maxRequestLine) {
+      return fail(STATUS_CODE.URITooLong, "Request line too long");
+    }
+    return PARTIAL;
+  };
+
+  // method SP
+  while (i < len && TCHAR[buf[i]] === 1) i++;
+  if (i === len) return lineEnd(i);
+  if (buf[i] !== SP || i === lineStart) {
+    return fail(STATUS_CODE.BadRequest, "Invalid method");
+  }
+  const method = methodOf(buf, lineStart, i);
+  i++;
+
+  // request-target SP
+  const targetStart = i;
+  while (i < len && TARGET_CHAR[buf[i]] === 1) i++;
+  if (i === len) return lineEnd(i);
+  if (buf[i] !== SP || i === targetStart) {
+    return fail(STATUS_CODE.BadRequest, "Invalid request target");
+  }
+  const targetEnd = i;
+  i++;
+
+  // HTTP-version CRLF: "HTTP/" DIGIT "." DIGIT
+  const versionStart = i;
+  const PREFIX = "HTTP/";
+  for (let k = 0; k < 10; k++, i++) {
+    if (i === len) return lineEnd(Math.min(i, versionStart + 8)); // CRLF is not counted
+    const c = buf[i];
+    const ok = k < 5
+      ? c === PREFIX.charCodeAt(k)
+      : k === 6
+      ? c === 0x2e
+      : k === 5 || k === 7
+      ? c >= 0x30 && c <= 0x39
+      : k === 8
+      ? c === CR
+      : c === LF;
+    if (!ok) return fail(STATUS_CODE.BadRequest, "Invalid HTTP version");
+  }
+  if (i - 2 - lineStart > maxRequestLine) return lineEnd(i - 2);
+  const major = buf[versionStart + 5] - 0x30;
+  const minor = buf[versionStart + 7] - 0x30;
+  if (major !== 1 || minor > 1) {
+    return fail(
+      STATUS_CODE.HTTPVersionNotSupported,
+      "Unsupported HTTP version",
+    );
+  }
+
+  // The target and its form (RFC 9112 section 3.2).
+  const target = latin1(buf, targetStart, targetEnd);
+  let form: TargetForm;
+  let path = "";
+  if (buf[targetStart] === 0x2f) {
+    form = "origin";
+    path = target;
+  } else if (target === "*") {
+    if (method !== "OPTIONS") {
+      return fail(STATUS_CODE.BadRequest, "Asterisk target without OPTIONS");
+    }
+    form = "asterisk";
+  } else if (method === "CONNECT") {
+    form = "authority";
+  } else {
+    const scheme = /^https?:\/\//i.exec(target);
+    if (scheme === null) {
+      return fail(STATUS_CODE.BadRequest, "Invalid request target");
+    }
+    form = "absolute";
+    const rest = target.slice(scheme[0].length);
+    const cut = rest.search(/[/?#]/);
+    if (cut === 0 || rest === "") {
+      return fail(STATUS_CODE.BadRequest, "Empty authority");
+    }
+    path = cut < 0
+      ? "/"
+      : rest[cut] === "/"
+      ? rest.slice(cut)
+      : "/" + rest.slice(cut);
+  }
+
+  // Field lines.
+  const headPartial = (at: number): ParseResult =>
+    at - lineStart > maxHeadSize
+      ? fail(STATUS_CODE.RequestHeaderFieldsTooLarge, "Head too large")
+      : PARTIAL;
+  let host: string | undefined;
+  let contentLength = -1;
+  let connectionClose = false;
+  let connectionKeepAlive = false;
+  const te: TransferCodings = {
+    present: false,
+    chunkedCount: 0,
+    lastIsChunked: false,
+    other: false,
+  };
+  const fields: RequestFields = {};
+  let count = 0;
+
+  for (;;) {
+    if (i === len) return headPartial(i);
+    const first = buf[i];
+    if (first === CR) {
+      if (i + 1 === len) return PARTIAL;
+      if (buf[i + 1] !== LF) return fail(STATUS_CODE.BadRequest, "Bare CR");
+      i += 2;
+      break;
+    }
+    if (first === SP || first === HT) {
+      return fail(STATUS_CODE.BadRequest, "Obsolete line folding");
+    }
+    // field-name ":"
+    const nameStart = i;
+    while (i < len && TCHAR[buf[i]] === 1) i++;
+    if (i === len) return headPartial(i);
+    if (buf[i] !== COLON || i === nameStart) {
+      return fail(STATUS_CODE.BadRequest, "Invalid field name");
+    }
+    const nameEnd = i;
+    i++;
+    // OWS field-value OWS CRLF
+    while (i < len && (buf[i] === SP || buf[i] === HT)) i++;
+    const valueStart = i;
+    let valueEnd = i;
+    while (i < len && FIELD_CHAR[buf[i]] === 1) {
+      if (buf[i] !== SP && buf[i] !== HT) valueEnd = i + 1;
+      i++;
+    }
+    if (i === len || (buf[i] === CR && i + 1 === len)) {
+      return headPartial(i);
+    }
+    if (buf[i] !== CR) {
+      return fail(
+        STATUS_CODE.BadRequest,
+        buf[i] === LF ? "Bare LF" : "Invalid character in field value",
+      );
+    }
+    if (buf[i + 1] !== LF) return fail(STATUS_CODE.BadRequest, "Bare CR");
+    i += 2;
+    if (++count > maxHeaders) {
+      return fail(STATUS_CODE.RequestHeaderFieldsTooLarge, "Too many fields");
+    }
+
+    const field = fieldOf(buf, nameStart, nameEnd);
+    switch (field) {
+      case Field.Other:
+        break;
+      case Field.Host: {
+        if (host !== undefined) {
+          return fail(STATUS_CODE.BadRequest, "Repeated Host");
+        }
+        for (let k = valueStart; k < valueEnd; k++) {
+          if (HOST_CHAR[buf[k]] !== 1) {
+            return fail(STATUS_CODE.BadRequest, "Invalid Host");
+          }
+        }
+        host = latin1(buf, valueStart, valueEnd);
+        break;
+      }
+      case Field.ContentLength: {
+        if (contentLength !== -1) {
+          return fail(STATUS_CODE.BadRequest, "Repeated Content-Length");
+        }
+        if (valueEnd === valueStart || valueEnd - valueStart > 15) {
+          return fail(STATUS_CODE.BadRequest, "Invalid Content-Length");
+        }
+        let n = 0;
+        for (let k = valueStart; k < valueEnd; k++) {
+          const d = buf[k] - 0x30;
+          if (d < 0 || d > 9) {
+            return fail(STATUS_CODE.BadRequest, "Invalid Content-Length");
+          }
+          n = n * 10 + d;
+        }
+        contentLength = n;
+        break;
+      }
+      case Field.TransferEncoding: {
+        te.present = true;
+        const ok = eachToken(buf, valueStart, valueEnd, (s, e) => {
+          if (lowerEquals(buf, s, e, "chunked")) {
+            te.chunkedCount++;
+            te.lastIsChunked = true;
+          } else {
+            te.other = true;
+            te.lastIsChunked = false;
+          }
+        });
+        if (!ok) {
+          return fail(STATUS_CODE.BadRequest, "Invalid Transfer-Encoding");
+        }
+        break;
+      }
+      case Field.Connection: {
+        const ok = eachToken(buf, valueStart, valueEnd, (s, e) => {
+          if (lowerEquals(buf, s, e, "close")) connectionClose = true;
+          else if (lowerEquals(buf, s, e, "keep-alive")) {
+            connectionKeepAlive = true;
+          }
+        });
+        if (!ok) return fail(STATUS_CODE.BadRequest, "Invalid Connection");
+        break;
+      }
+      default: {
+        const key = FIELD_KEYS[field]!;
+        const value = latin1(buf, valueStart, valueEnd);
+        const prior = fields[key];
+        fields[key] = prior === undefined ? value : prior + ", " + value;
+      }
+    }
+  }
+
+  if (i - lineStart > maxHeadSize) {
+    return fail(STATUS_CODE.RequestHeaderFieldsTooLarge, "Head too large");
+  }
+  if (minor === 1 && host === undefined) {
+    return fail(STATUS_CODE.BadRequest, "Missing Host");
+  }
+
+  // Message framing (RFC 9112 section 6).
+  let chunked = false;
+  if (te.present) {
+    if (contentLength !== -1) {
+      return fail(
+        STATUS_CODE.BadRequest,
+        "Transfer-Encoding with Content-Length",
+      );
+    }
+    if (minor === 0) {
+      return fail(STATUS_CODE.BadRequest, "Transfer-Encoding in HTTP/1.0");
+    }
+    if (te.chunkedCount !== 1 || !te.lastIsChunked) {
+      return fail(STATUS_CODE.BadRequest, "Chunked is not the final coding");
+    }
+    if (te.other) {
+      return fail(STATUS_CODE.NotImplemented, "Unsupported transfer coding");
+    }
+    chunked = true;
+  }
+
+  return {
+    kind: "complete",
+    consumed: i,
+    head: {
+      method,
+      target,
+      form,
+      path,
+      minor,
+      host: host ?? "",
+      contentLength,
+      chunked,
+      keepAlive: minor === 1
+        ? !connectionClose
+        : connectionKeepAlive && !connectionClose,
+      fields,
+    },
+  };
+}

@@ -1,0 +1,319 @@
+/**
+ * The file resolver: maps a sanitised path to a regular file under the root,
+ * with index files, the dotfile policy and symlink containment. It is the
+ * only module that opens files.
+ *
+ * @module
+ */
+
+import { posix } from "node:path";
+
+/** Options of {@linkcode Resolver.create}. */
+export interface ResolverOptions {
+  /** Serve dotfiles and dot-directories (default false; `.well-known/` is always served). */
+  dotfiles?: boolean;
+  /** Serve symlinks whose target is outside the root (default false). */
+  followSymlinks?: boolean;
+  /** The index file of a directory (default "index.html"). */
+  index?: string;
+}
+
+/** A regular file found under the root. */
+export interface FoundFile {
+  kind: "file";
+  /** The real path (symlinks resolved). */
+  path: string;
+  /** The name that decides the media type: the requested name, or the index file's. */
+  name: string;
+  /** Size in bytes at resolution time. */
+  size: number;
+  /** Modification time in ms since the epoch. */
+  mtime: number;
+}
+
+/** The answer of {@linkcode Resolver.resolve}. */
+export type Resolution =
+  | FoundFile
+  | { kind: "redirect" }
+  | { kind: "directory"; path: string }
+  | { kind: "not-found" }
+  | { kind: "forbidden" }
+  | { kind: "error"; message: string };
+
+/** One entry of a directory listing. */
+export interface ListedEntry {
+  /** The file name. */
+  name: string;
+  /** True for a directory. */
+  directory: boolean;
+  /** Size in bytes. */
+  size: number;
+  /** Modification time in ms since the epoch. */
+  mtime: number;
+}
+
+/** An open file with its size and modification time (from the open handle). */
+export interface OpenedFile {
+  /** The open handle; the caller closes it. */
+  file: Deno.FsFile;
+  /** Size in bytes. */
+  size: number;
+  /** Modification time in ms since the epoch. */
+  mtime: number;
+}
+
+const NOT_FOUND: Resolution = Object.freeze({ kind: "not-found" });
+const FORBIDDEN: Resolution = Object.freeze({ kind: "forbidden" });
+const REDIRECT: Resolution = Object.freeze({ kind: "redirect" });
+
+/** True when `error` means "there is nothing to serve there" (404). */
+function isMissing(error: unknown): boolean {
+  if (error instanceof Deno.errors.NotFound) return true;
+  if (error instanceof Deno.errors.NotADirectory) return true;
+  if (error instanceof Deno.errors.FilesystemLoop) return true;
+  const code = (error as { code?: string })?.code;
+  return code === "ENAMETOOLONG" || code === "ELOOP" || code === "ENOTDIR" ||
+    code === "ENOENT";
+}
+
+function failure(error: unknown): Resolution {
+  if (isMissing(error)) return NOT_FOUND;
+  if (error instanceof Deno.errors.PermissionDenied) return FORBIDDEN;
+  return {
+    kind: "error",
+    message: error instanceof Error ? error.message : String(error),
+  };
+}
+
+/** Resolves request paths to files under one root directory. */
+export class Resolver {
+  /** The real path of the root. */
+  readonly root: string;
+  #dotfiles: boolean;
+  #followSymlinks: boolean;
+  #index: string;
+
+  private constructor(root: string, options: ResolverOptions) {
+    this.root = root;
+    this.#dotfiles = options.dotfiles ?? false;
+    this.#followSymlinks = options.followSymlinks ?? false;
+    this.#index = options.index ?? "index.html";
+  }
+
+  /** Opens a root: throws a clear error when it is missing or not a directory. */
+  static async create(
+    root: string,
+    options: ResolverOptions = {},
+  ): Promise<Resolver> {
+    let real: string;
+    try {
+      real = await Deno.realPath(root);
+    } catch (error) {
+      throw new Error(
+        `Cannot serve "${root}": ${
+          error instanceof Deno.errors.NotFound
+            ? "no such directory"
+            : String((error as Error).message ?? error)
+        }`,
+      );
+    }
+    const info = await Deno.stat(real);
+    if (!info.isDirectory) {
+      throw new Error(`Cannot serve "${root}": not a directory`);
+    }
+    return new Resolver(real, options);
+  }
+
+  /** True when a path below the root (segments) may be served under the dotfile policy. */
+  #visible(segments: readonly string[]): boolean {
+    if (this.#dotfiles) return true;
+    for (let i = 0; i < segments.length; i++) {
+      const s = segments[i];
+      if (s.charCodeAt(0) === 0x2e && !(i === 0 && s === ".well-known")) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** The real path of `path`, or a failure when it escapes the root or hides behind a dotfile. */
+  async #real(path: string): Promise<string | Resolution> {
+    let real: string;
+    try {
+      real = await Deno.realPath(path);
+    } catch (error) {
+      return failure(error);
+    }
+    const root = this.root;
+    if (real === root) return real;
+    const inside = root === "/" ? true : real.startsWith(root + "/");
+    if (!inside) return this.#followSymlinks ? real : NOT_FOUND;
+    const relative = real.slice(root === "/" ? 1 : root.length + 1);
+    return this.#visible(relative.split("/")) ? real : NOT_FOUND;
+  }
+
+  /**
+   * Resolves decoded, normalised segments (see `sanitizeTarget`): a file, a
+   * redirect (a directory asked for without its trailing slash), a directory
+   * without an index, or not-found / forbidden / error.
+   */
+  async resolve(
+    segments: readonly string[],
+    options: { directory?: boolean } = {},
+  ): Promise<Resolution> {
+    if (!this.#visible(segments)) return NOT_FOUND;
+    const requested = posix.join(this.root, ...segments);
+    const real = await this.#real(requested);
+    if (typeof real !== "string") return real;
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(real);
+    } catch (error) {
+      return failure(error);
+    }
+    const name = segments.length > 0 ? segments[segments.length - 1] : "";
+    if (info.isFile) {
+      if (options.directory && segments.length > 0) return NOT_FOUND;
+      return found(real, name, info);
+    }
+    if (!info.isDirectory) return NOT_FOUND; // FIFO, socket, device
+    if (!options.directory) return REDIRECT;
+    const index = await this.#real(posix.join(real, this.#index));
+    if (typeof index !== "string") {
+      return index.kind === "not-found"
+        ? { kind: "directory", path: real }
+        : index;
+    }
+    try {
+      const indexInfo = await Deno.stat(index);
+      if (indexInfo.isFile) return found(index, this.#index, indexInfo);
+    } catch (error) {
+      return failure(error);
+    }
+    return { kind: "directory", path: real };
+  }
+
+  /** Opens a resolved file for reading and checks it is still a regular file. */
+  async open(file: FoundFile): Promise<OpenedFile | Resolution> {
+    let handle: Deno.FsFile;
+    try {
+      handle = await Deno.open(file.path, { read: true });
+    } catch (error) {
+      return failure(error);
+    }
+    try {
+      const info = await handle.stat();
+      if (!info.isFile) {
+        handle.close();
+        return NOT_FOUND;
+      }
+      return {
+        file: handle,
+        size: info.size,
+        mtime: info.mtime?.getTime() ?? 0,
+      };
+    } catch (error) {
+      handle.close();
+      return failure(error);
+    }
+  }
+
+  /** Reads a whole (small) resolved file with the size and mtime of what was read. */
+  async read(
+    file: FoundFile,
+  ): Promise<{ bytes: Uint8Array; size: number; mtime: number } | Resolution> {
+    const opened = await this.open(file);
+    if (!("file" in opened)) return opened;
+    try {
+      const bytes = new Uint8Array(opened.size);
+      let n = 0;
+      while (n < bytes.length) {
+        const got = await opened.file.read(bytes.subarray(n));
+        if (got === null) break;
+        n += got;
+      }
+      return { bytes: bytes.subarray(0, n), size: n, mtime: opened.mtime };
+    } catch (error) {
+      return failure(error);
+    } finally {
+      opened.file.close();
+    }
+  }
+
+  /** Finds the precompressed sidecars (`.br`, `.gz`) of a resolved file, each only when it is a regular file. */
+  async sidecars(
+    file: FoundFile,
+  ): Promise<{ br?: FoundFile; gzip?: FoundFile }> {
+    const out: { br?: FoundFile; gzip?: FoundFile } = {};
+    for (const [coding, suffix] of [["br", ".br"], ["gzip", ".gz"]] as const) {
+      const real = await this.#real(file.path + suffix);
+      if (typeof real !== "string") continue;
+      try {
+        const info = await Deno.stat(real);
+        if (info.isFile) out[coding] = found(real, file.name, info);
+      } catch {
+        // vanished between realPath and stat: no sidecar
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Lists a directory for a listing page: regular files and directories only,
+   * dotfiles hidden (unless served), sidecars (`x.br`, `x.gz` beside `x`) hidden.
+   */
+  async list(directory: string): Promise<ListedEntry[]> {
+    const names = new Set<string>();
+    for await (const e of Deno.readDir(directory)) names.add(e.name);
+    const out: ListedEntry[] = [];
+    for (const name of names) {
+      if (!this.#dotfiles && name.charCodeAt(0) === 0x2e) continue;
+      if (
+        (name.endsWith(".br") || name.endsWith(".gz")) &&
+        names.has(name.slice(0, -3))
+      ) continue;
+      const real = await this.#real(posix.join(directory, name));
+      if (typeof real !== "string") continue;
+      try {
+        const info = await Deno.stat(real);
+        if (!info.isFile && !info.isDirectory) continue;
+        out.push({
+          name,
+          directory: info.isDirectory,
+          size: info.size,
+          mtime: info.mtime?.getTime() ?? 0,
+        });
+      } catch {
+        // vanished while listing
+      }
+    }
+    return out;
+  }
+
+  /** Reads a file at `name` directly under the root when it exists (the root's own 404 page). */
+  async readOptional(name: string): Promise<Uint8Array | undefined> {
+    const resolution = await this.resolve([name]);
+    if (resolution.kind !== "file") return undefined;
+    const read = await this.read(resolution);
+    return "bytes" in read ? read.bytes : undefined;
+  }
+}
+
+function found(path: string, name: string, info: Deno.FileInfo): FoundFile {
+  return {
+    kind: "file",
+    path,
+    name,
+    size: info.size,
+    mtime: info.mtime?.getTime() ?? 0,
+  };
+}
+
+/** Reads a file outside any root, such as the built-in 404 page or a `--404` file; a clear error when it cannot. */
+export async function readFileOnce(path: string | URL): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    throw new Error(`Cannot read "${path}": ${(error as Error).message}`);
+  }
+}

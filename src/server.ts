@@ -1,0 +1,179 @@
+/**
+ * The server: listen, accept, enforce the connection limit and the
+ * deadlines, and shut down gracefully.
+ *
+ * @module
+ */
+
+import { Connection, type ConnectionOptions } from "./connection.ts";
+import type { Handler } from "./handler.ts";
+import { STATUS_CODE } from "./http/status.ts";
+
+/** Options of {@linkcode Server.listen}. */
+export interface ServerOptions extends ConnectionOptions {
+  /** Address to listen on (default "0.0.0.0"). */
+  hostname?: string;
+  /** Port to listen on (default 7890; 0 picks a free one). */
+  port?: number;
+  /** Let several processes or workers listen on the same port (Linux `SO_REUSEPORT`). */
+  reusePort?: boolean;
+  /** Most open connections; past it a new one gets a 503 and is closed (default 10000). */
+  maxConnections?: number;
+  /** Called with a message when something goes wrong outside any one request. */
+  onError?: (message: string) => void;
+}
+
+/** Default server settings. */
+export const SERVER_DEFAULTS = {
+  hostname: "0.0.0.0",
+  port: 7890,
+  maxConnections: 10_000,
+  /** How long a shutdown waits for responses in flight, in ms. */
+  shutdownGrace: 10_000,
+  /** How often deadlines are checked, in ms. */
+  sweepInterval: 500,
+} as const;
+
+/** A listening server. */
+export class Server {
+  #listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>;
+  #handler: Handler;
+  #options: ServerOptions;
+  #connections = new Set<Connection>();
+  #sweep: number;
+  #accepting: Promise<void>;
+  #closing = false;
+  #idleWaiters: (() => void)[] = [];
+
+  private constructor(
+    listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>,
+    handler: Handler,
+    options: ServerOptions,
+  ) {
+    this.#listener = listener;
+    this.#handler = handler;
+    this.#options = options;
+    this.#sweep = setInterval(
+      () => this.#expire(),
+      SERVER_DEFAULTS.sweepInterval,
+    ) as unknown as number;
+    this.#accepting = this.#acceptLoop();
+  }
+
+  /** Listens and starts accepting; throws (e.g. `Deno.errors.AddrInUse`) when it cannot listen. */
+  static listen(handler: Handler, options: ServerOptions = {}): Server {
+    const listenOptions: Deno.TcpListenOptions & { reusePort?: boolean } = {
+      hostname: options.hostname ?? SERVER_DEFAULTS.hostname,
+      port: options.port ?? SERVER_DEFAULTS.port,
+    };
+    if (options.reusePort) listenOptions.reusePort = true;
+    const listener = Deno.listen({ ...listenOptions, transport: "tcp" });
+    return new Server(listener, handler, options);
+  }
+
+  /** The address actually listened on (the chosen port when 0 was asked for). */
+  get addr(): Deno.NetAddr {
+    return this.#listener.addr;
+  }
+
+  /** The number of open connections. */
+  get connections(): number {
+    return this.#connections.size;
+  }
+
+  async #acceptLoop(): Promise<void> {
+    const max = this.#options.maxConnections ?? SERVER_DEFAULTS.maxConnections;
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#closing) return;
+        if (error instanceof Deno.errors.BadResource) return;
+        this.#options.onError?.(
+          `Cannot accept a connection: ${(error as Error).message}`,
+        );
+        // Out of descriptors (EMFILE) and the like: back off a little.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      if (this.#closing) {
+        conn.close();
+        continue;
+      }
+      try {
+        conn.setNoDelay(true);
+      } catch {
+        // the peer is already gone
+      }
+      if (this.#connections.size >= max) {
+        this.#refuse(conn);
+        continue;
+      }
+      const connection = new Connection(conn, this.#handler, this.#options);
+      this.#connections.add(connection);
+      connection.serve().finally(() => {
+        this.#connections.delete(connection);
+        if (this.#connections.size === 0) {
+          for (const wake of this.#idleWaiters.splice(0)) wake();
+        }
+      });
+    }
+  }
+
+  /** Answers 503 to a connection over the limit and closes it. */
+  #refuse(conn: Deno.TcpConn): void {
+    const reply = this.#handler.error(STATUS_CODE.ServiceUnavailable, {
+      close: true,
+      fields: "Retry-After: 1\r\n",
+    });
+    conn.write(reply.head).catch(() => {}).finally(() => {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    });
+  }
+
+  /** Closes every connection whose deadline has passed. */
+  #expire(): void {
+    const now = Date.now();
+    for (const connection of this.#connections) {
+      if (connection.deadline < now) connection.close();
+    }
+  }
+
+  /**
+   * Stops accepting, lets responses in flight finish, closes idle
+   * connections, and after `grace` ms closes whatever is left.
+   */
+  async shutdown(options: { grace?: number } = {}): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      try {
+        this.#listener.close();
+      } catch {
+        // already closed
+      }
+    }
+    await this.#accepting;
+    for (const connection of this.#connections) connection.drain();
+    if (this.#connections.size > 0) {
+      const grace = options.grace ?? SERVER_DEFAULTS.shutdownGrace;
+      let timer = 0;
+      await Promise.race([
+        new Promise<void>((resolve) => this.#idleWaiters.push(resolve)),
+        new Promise<void>((resolve) =>
+          timer = setTimeout(resolve, grace) as unknown as number
+        ),
+      ]);
+      clearTimeout(timer);
+      for (const connection of this.#connections) connection.close();
+      if (this.#connections.size > 0) {
+        await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+      }
+    }
+    clearInterval(this.#sweep);
+  }
+}

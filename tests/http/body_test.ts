@@ -1,0 +1,517 @@
+import assert from "node:assert/strict";
+import {
+  BODY_LIMITS,
+  type BodyLimits,
+  ChunkedDecoder,
+  type ChunkedResult,
+} from "../../src/http/body.ts";
+import { STATUS_CODE, type StatusCode } from "../../src/http/status.ts";
+
+const encoder = new TextEncoder();
+
+/** What follows the body on the connection; it must never be consumed. */
+const NEXT_REQUEST = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+
+function describe(result: ChunkedResult): string {
+  switch (result.kind) {
+    case "done":
+      return `done (consumed ${result.consumed})`;
+    case "partial":
+      return "partial";
+    case "error":
+      return `error ${result.status} (${result.reason})`;
+  }
+}
+
+/**
+ * Feeds [0, buf.length) as the given consecutive pieces (each a length) and
+ * answers the last result and the offset where the body ended (-1 if not).
+ */
+function feedPieces(
+  decoder: ChunkedDecoder,
+  buf: Uint8Array,
+  cuts: readonly number[],
+): { result: ChunkedResult; end: number; at: number } {
+  let start = 0;
+  let result: ChunkedResult = { kind: "partial" };
+  for (const end of [...cuts, buf.length]) {
+    result = decoder.feed(buf, start, end);
+    if (result.kind === "done") {
+      return { result, end: start + result.consumed, at: start };
+    }
+    if (result.kind === "error") return { result, end: -1, at: start };
+    start = end;
+  }
+  return { result, end: -1, at: start };
+}
+
+// ---------------------------------------------------------------------------
+// Valid bodies
+
+interface ValidCase {
+  name: string;
+  body: string;
+  limits?: Partial<BodyLimits>;
+}
+
+const VALID_BODIES: readonly ValidCase[] = [
+  { name: "one chunk", body: "5\r\nhello\r\n0\r\n\r\n" },
+  { name: "empty body", body: "0\r\n\r\n" },
+  {
+    name: "several chunks",
+    body: "5\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\n\r\n",
+  },
+  {
+    name: "uppercase and lowercase hex sizes",
+    body: `A\r\n0123456789\r\n1F\r\n${"x".repeat(31)}\r\n1f\r\n${
+      "y".repeat(31)
+    }\r\n0\r\n\r\n`,
+  },
+  { name: "leading zeros in size", body: "005\r\nhello\r\n000\r\n\r\n" },
+  {
+    name: "chunk data that looks like chunk framing",
+    body: "7\r\n\r\n0\r\n\r\n\r\n0\r\n\r\n",
+  },
+  {
+    name: "chunk extensions",
+    body: '5;a=b;c="d"\r\nhello\r\n0;e\r\n\r\n',
+  },
+  {
+    name: "chunk extension after BWS",
+    body: "5 ;a=b\r\nhello\r\n0\t;x\r\n\r\n",
+  },
+  {
+    name: "quoted extension value with escapes",
+    body: '5;name="a \\"b\\" ;c"\r\nhello\r\n0\r\n\r\n',
+  },
+  { name: "one trailer", body: "5\r\nhello\r\n0\r\nX: y\r\n\r\n" },
+  {
+    name: "several trailers",
+    body: "5\r\nhello\r\n0\r\nX: y\r\nChecksum: abc\r\nE:\r\n\r\n",
+  },
+  {
+    name: "body of exactly maxBodySize in one chunk",
+    body: "5\r\nhello\r\n0\r\n\r\n",
+    limits: { maxBodySize: 5 },
+  },
+  {
+    name: "body of exactly maxBodySize in several chunks",
+    body: "5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n",
+    limits: { maxBodySize: 10 },
+  },
+  {
+    name: "empty body with maxBodySize 0",
+    body: "0\r\n\r\n",
+    limits: { maxBodySize: 0 },
+  },
+  {
+    // "5;abcdefgh" is 10 bytes.
+    name: "chunk line of exactly maxChunkLine",
+    body: "5;abcdefgh\r\nhello\r\n0\r\n\r\n",
+    limits: { maxChunkLine: 10 },
+  },
+  {
+    // The trailer section (RFC 9112 section 7.1.2) is "X: y\r\n": 6 bytes.
+    name: "trailer section of exactly maxTrailerSize",
+    body: "0\r\nX: y\r\n\r\n",
+    limits: { maxTrailerSize: 6 },
+  },
+  {
+    name: "no trailer section with maxTrailerSize 0",
+    body: "0\r\n\r\n",
+    limits: { maxTrailerSize: 0 },
+  },
+];
+
+Deno.test({
+  name: "ChunkedDecoder.feed() decodes a valid body fed whole",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t): Promise<void> {
+    for (const c of VALID_BODIES) {
+      await t.step(c.name, (): void => {
+        const body = encoder.encode(c.body);
+        const buf = encoder.encode(c.body + NEXT_REQUEST);
+        const result = new ChunkedDecoder(c.limits).feed(buf);
+        assert.deepEqual(
+          result,
+          { kind: "done", consumed: body.length },
+          `${c.name}: got ${describe(result)}`,
+        );
+        const exact = new ChunkedDecoder(c.limits).feed(body);
+        assert.deepEqual(
+          exact,
+          { kind: "done", consumed: body.length },
+          `${c.name} without a following request: got ${describe(exact)}`,
+        );
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "ChunkedDecoder.feed() decodes a valid body fed byte by byte",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t): Promise<void> {
+    for (const c of VALID_BODIES) {
+      await t.step(c.name, (): void => {
+        const bodyLength = encoder.encode(c.body).length;
+        const buf = encoder.encode(c.body + NEXT_REQUEST);
+        const decoder = new ChunkedDecoder(c.limits);
+        let end = -1;
+        for (let k = 0; k < buf.length; k++) {
+          const result = decoder.feed(buf, k, k + 1);
+          if (k < bodyLength - 1) {
+            assert.equal(
+              result.kind,
+              "partial",
+              `${c.name}: byte ${k} got ${describe(result)}`,
+            );
+            continue;
+          }
+          assert.deepEqual(
+            result,
+            { kind: "done", consumed: 1 },
+            `${c.name}: last byte ${k} got ${describe(result)}`,
+          );
+          end = k + 1;
+          break;
+        }
+        assert.equal(end, bodyLength, c.name);
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "ChunkedDecoder.feed() decodes a valid body split at every position",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t): Promise<void> {
+    for (const c of VALID_BODIES) {
+      await t.step(c.name, (): void => {
+        const bodyLength = encoder.encode(c.body).length;
+        const buf = encoder.encode(c.body + NEXT_REQUEST);
+        for (let cut = 0; cut <= buf.length; cut++) {
+          const { result, end } = feedPieces(
+            new ChunkedDecoder(c.limits),
+            buf,
+            [cut],
+          );
+          assert.equal(
+            end,
+            bodyLength,
+            `${c.name}: split at ${cut} got ${describe(result)}`,
+          );
+        }
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "ChunkedDecoder.feed() consumes nothing more once done",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn(): void {
+    const buf = encoder.encode("0\r\n\r\n" + NEXT_REQUEST);
+    const decoder = new ChunkedDecoder();
+    assert.deepEqual(decoder.feed(buf, 0, 5), { kind: "done", consumed: 5 });
+    assert.deepEqual(decoder.feed(buf, 5), { kind: "done", consumed: 0 });
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Errors
+
+interface ErrorCase {
+  name: string;
+  body: string;
+  limits?: Partial<BodyLimits>;
+  status: StatusCode;
+}
+
+const ERROR_BODIES: readonly ErrorCase[] = [
+  // Chunk-size line.
+  {
+    name: "bare LF after size",
+    body: "5\nhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "bare CR after size",
+    body: "5\rhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "CR CR LF after size",
+    body: "5\r\r\nhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "bare CR after an extension",
+    body: "5;a=b\rhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "bare LF after an extension",
+    body: "5;a=b\nhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "non-hex size",
+    body: "g\r\nhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "size with a trailing non-hex byte",
+    body: "5g\r\nhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "0x prefix",
+    body: "0x5\r\nhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "signed size",
+    body: "+5\r\nhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "empty size",
+    body: "\r\nhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "extension without size",
+    body: ";a=b\r\nhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "leading space before size",
+    body: " 5\r\nhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    // No size limit in the way: only the overflow guard can answer.
+    name: "overflowing size ffffffffffffffffff",
+    body: "ffffffffffffffffff\r\n",
+    limits: { maxBodySize: Infinity },
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "overflowing size 1 followed by 17 zeros",
+    body: "100000000000000000\r\n",
+    limits: { maxBodySize: Infinity },
+    status: STATUS_CODE.BadRequest,
+  },
+  // Chunk data.
+  {
+    name: "missing CRLF after data",
+    body: "5\r\nhello0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "data longer than its size",
+    body: "3\r\nhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "bare LF after data",
+    body: "5\r\nhello\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "bare CR after data",
+    body: "5\r\nhello\r0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  // Body size.
+  {
+    name: "chunk size over maxBodySize",
+    body: "6\r\nhello!\r\n0\r\n\r\n",
+    limits: { maxBodySize: 5 },
+    status: STATUS_CODE.ContentTooLarge,
+  },
+  {
+    name: "chunk size over the default maxBodySize",
+    body: `${(BODY_LIMITS.maxBodySize + 1).toString(16)}\r\n`,
+    status: STATUS_CODE.ContentTooLarge,
+  },
+  {
+    name: "huge chunk size with the default maxBodySize",
+    body: "ffffffffffffffffff\r\n",
+    status: STATUS_CODE.ContentTooLarge,
+  },
+  {
+    name: "total of several chunks over maxBodySize",
+    body: "5\r\nhello\r\n5\r\nworld\r\n1\r\n!\r\n0\r\n\r\n",
+    limits: { maxBodySize: 10 },
+    status: STATUS_CODE.ContentTooLarge,
+  },
+  {
+    name: "total of two chunks one over maxBodySize",
+    body: "5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n",
+    limits: { maxBodySize: 9 },
+    status: STATUS_CODE.ContentTooLarge,
+  },
+  // Chunk extensions.
+  {
+    name: "extension with NUL",
+    body: "5;a=\0\r\nhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "extension with \\x01",
+    body: "5;a=\x01\r\nhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "extension with \\x7f",
+    body: "5;a=b\x7f\r\nhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "extension with LF inside",
+    body: "5;a\nb\r\nhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "extension longer than maxChunkLine",
+    body: `5;${"a".repeat(100)}\r\nhello\r\n0\r\n\r\n`,
+    limits: { maxChunkLine: 10 },
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    // "5;abcdefghi" is 11 bytes.
+    name: "chunk line one over maxChunkLine",
+    body: "5;abcdefghi\r\nhello\r\n0\r\n\r\n",
+    limits: { maxChunkLine: 10 },
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "extension longer than the default maxChunkLine",
+    body: `5;${"a".repeat(BODY_LIMITS.maxChunkLine)}\r\nhello\r\n0\r\n\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  // Trailers.
+  {
+    name: "trailer ended by bare LF",
+    body: "0\r\nX: y\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "trailer ended by bare CR",
+    body: "0\r\nX: y\rZ: w\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "final line after trailers is a bare LF",
+    body: "0\r\nX: y\r\n\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "final line without trailers is a bare LF",
+    body: "0\r\n\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "final line is a bare CR",
+    body: "0\r\n\rX",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "trailer with a CTL",
+    body: "0\r\nX: a\x01b\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "trailer line starting with SP (obs-fold)",
+    body: "0\r\nX: y\r\n z\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "trailer line starting with HT (obs-fold)",
+    body: "0\r\nX: y\r\n\tz\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "first trailer line starting with SP",
+    body: "0\r\n X: y\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "trailer with an empty name",
+    body: "0\r\n: y\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "trailer section one over maxTrailerSize",
+    body: "0\r\nX: yz\r\n\r\n",
+    limits: { maxTrailerSize: 6 },
+    status: STATUS_CODE.RequestHeaderFieldsTooLarge,
+  },
+  {
+    name: "trailer section far over maxTrailerSize",
+    body: `0\r\nX: ${"a".repeat(100)}\r\n\r\n`,
+    limits: { maxTrailerSize: 16 },
+    status: STATUS_CODE.RequestHeaderFieldsTooLarge,
+  },
+  {
+    name: "many trailers over maxTrailerSize",
+    body: `0\r\n${"X: y\r\n".repeat(10)}\r\n`,
+    limits: { maxTrailerSize: 20 },
+    status: STATUS_CODE.RequestHeaderFieldsTooLarge,
+  },
+  {
+    name: "trailer section over the default maxTrailerSize",
+    body: `0\r\nX: ${"a".repeat(BODY_LIMITS.maxTrailerSize)}\r\n\r\n`,
+    status: STATUS_CODE.RequestHeaderFieldsTooLarge,
+  },
+];
+
+Deno.test({
+  name: "ChunkedDecoder.feed() rejects an invalid body",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t): Promise<void> {
+    for (const c of ERROR_BODIES) {
+      await t.step(c.name, (): void => {
+        const buf = encoder.encode(c.body + NEXT_REQUEST);
+        const whole = new ChunkedDecoder(c.limits).feed(buf);
+        assert.ok(
+          whole.kind === "error" && whole.status === c.status,
+          `${c.name} (whole): expected error ${c.status}, got ${
+            describe(whole)
+          }`,
+        );
+        const cuts = Array.from({ length: buf.length - 1 }, (_, k) => k + 1);
+        const { result, at } = feedPieces(
+          new ChunkedDecoder(c.limits),
+          buf,
+          cuts,
+        );
+        assert.ok(
+          result.kind === "error" && result.status === c.status,
+          `${c.name} (byte by byte): expected error ${c.status}, got ${
+            describe(result)
+          } at byte ${at}`,
+        );
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "ChunkedDecoder.feed() uses BODY_LIMITS when no limits are given",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn(): void {
+    assert.deepEqual(
+      { ...BODY_LIMITS },
+      { maxBodySize: 1048576, maxChunkLine: 4096, maxTrailerSize: 16384 },
+    );
+  },
+});

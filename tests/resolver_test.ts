@@ -1,0 +1,925 @@
+import assert from "node:assert/strict";
+import { posix } from "node:path";
+import {
+  type FoundFile,
+  type Resolution,
+  Resolver,
+  type ResolverOptions,
+} from "../src/resolver.ts";
+
+const encoder = new TextEncoder();
+
+/** Byte contents of the regular files of the tree (paths relative to the root). */
+const CONTENTS: Record<string, Uint8Array> = {
+  "index.html": encoder.encode("<h1>root index</h1>\n"),
+  "other.html": encoder.encode("<p>other index</p>\n"),
+  "a.txt": encoder.encode("hello from a\n"),
+  "zero.txt": new Uint8Array(0),
+  "404.html": encoder.encode("<h1>custom 404</h1>\n"),
+  "bin.dat": Uint8Array.from({ length: 256 }, (_, i) => i),
+  "big.bin": Uint8Array.from({ length: 300_000 }, (_, i) => (i * 31) & 0xff),
+  ["l".repeat(250) + ".txt"]: encoder.encode("long but legal name\n"),
+  "sub/index.html": encoder.encode("<h1>sub index</h1>\n"),
+  "sub/page.txt": encoder.encode("sub page\n"),
+  "sub/.well-known/x.txt": encoder.encode("nested well-known\n"),
+  ".hidden": encoder.encode("hidden\n"),
+  ".git/config": encoder.encode("[core]\n"),
+  ".well-known/security.txt": encoder.encode("Contact: mailto:a@b.c\n"),
+  ".well-known/.secret": encoder.encode("secret in well-known\n"),
+  "locked/noperm.txt": encoder.encode("no permission\n"),
+  "sealed/x.txt": encoder.encode("in a sealed directory\n"),
+  "sealed/index.html": encoder.encode("sealed index\n"),
+};
+
+/** Files outside the root (relative to the base). */
+const OUTSIDE: Record<string, Uint8Array> = {
+  "outside/secret.txt": encoder.encode("outside secret\n"),
+  "outside/dir/file.txt": encoder.encode("outside dir file\n"),
+};
+
+/** Symlinks of the tree: link path relative to the root -> link target. */
+const SYMLINKS: Record<string, string> = {
+  "link.txt": "a.txt",
+  "sublink": "sub",
+  "out.txt": "../outside/secret.txt",
+  "outdir": "../outside/dir",
+  "sneaky": ".git/config",
+  "sneakydir": ".git",
+  ".dotlink": "a.txt",
+  "loop1": "loop2",
+  "loop2": "loop1",
+  "dangling": "nothing-here.txt",
+};
+
+interface Tree {
+  /** The temporary directory holding root/ and outside/. */
+  base: string;
+  /** The served root (not yet real-pathed). */
+  root: string;
+}
+
+async function makeTree(): Promise<Tree> {
+  const base = await Deno.makeTempDir({ prefix: "static-srv-resolver-" });
+  const root = posix.join(base, "root");
+  await Deno.mkdir(posix.join(root, "empty"), { recursive: true });
+  const write = async (path: string, bytes: Uint8Array): Promise<void> => {
+    await Deno.mkdir(posix.dirname(path), { recursive: true });
+    await Deno.writeFile(path, bytes);
+  };
+  for (const [rel, bytes] of Object.entries(CONTENTS)) {
+    await write(posix.join(root, rel), bytes);
+  }
+  for (const [rel, bytes] of Object.entries(OUTSIDE)) {
+    await write(posix.join(base, rel), bytes);
+  }
+  for (const [rel, target] of Object.entries(SYMLINKS)) {
+    await Deno.symlink(target, posix.join(root, rel));
+  }
+  const mkfifo = await new Deno.Command("mkfifo", {
+    args: [posix.join(root, "fifo")],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.ok(
+    mkfifo.success,
+    `mkfifo failed: ${new TextDecoder().decode(mkfifo.stderr)}`,
+  );
+  await Deno.chmod(posix.join(root, "locked/noperm.txt"), 0o000);
+  await Deno.chmod(posix.join(root, "sealed"), 0o000);
+  return { base, root };
+}
+
+async function removeTree(tree: Tree): Promise<void> {
+  // Give permissions back so that a non-root user can remove everything.
+  await Deno.chmod(posix.join(tree.root, "sealed"), 0o755).catch(() => {});
+  await Deno.chmod(posix.join(tree.root, "locked/noperm.txt"), 0o644)
+    .catch(() => {});
+  await Deno.remove(tree.base, { recursive: true });
+}
+
+async function withTree(fn: (tree: Tree) => Promise<void>): Promise<void> {
+  const tree = await makeTree();
+  try {
+    await fn(tree);
+  } finally {
+    await removeTree(tree);
+  }
+}
+
+/** Fails instead of hanging when `promise` does not settle in time. */
+async function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  label: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${label}: no answer in ${ms} ms`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** True when the tests run with root privileges (permission bits are not enforced). */
+function runningAsRoot(): boolean {
+  try {
+    return Deno.uid() === 0;
+  } catch {
+    // Deno.uid() needs --allow-sys; fall back to `id -u` (--allow-run).
+    const out = new Deno.Command("id", { args: ["-u"] }).outputSync();
+    return new TextDecoder().decode(out.stdout).trim() === "0";
+  }
+}
+
+/** What a case expects; paths are relative to the served root. */
+type Expected =
+  | { kind: "file"; name: string; path: string; contents: Uint8Array }
+  | { kind: "redirect" }
+  | { kind: "directory"; path: string }
+  | { kind: "not-found" }
+  | { kind: "forbidden" };
+
+interface ResolveCase {
+  name: string;
+  segments: string[];
+  directory: boolean;
+  options?: ResolverOptions;
+  expect: Expected;
+}
+
+function file(path: string, name = posix.basename(path)): Expected {
+  const contents = CONTENTS[path] ??
+    OUTSIDE[posix.normalize(posix.join("root", path))];
+  assert.ok(contents !== undefined, `no contents for ${path}`);
+  return { kind: "file", name, path, contents };
+}
+
+const NOT_FOUND: Expected = { kind: "not-found" };
+const REDIRECT: Expected = { kind: "redirect" };
+const LONG_NAME = "l".repeat(250) + ".txt";
+
+const RESOLVE_CASES: ResolveCase[] = [
+  // Plain files and index files.
+  {
+    name: "root directory serves index.html",
+    segments: [],
+    directory: true,
+    expect: file("index.html"),
+  },
+  {
+    name: "root without directory flag redirects",
+    segments: [],
+    directory: false,
+    expect: REDIRECT,
+  },
+  {
+    name: "plain file",
+    segments: ["a.txt"],
+    directory: false,
+    expect: file("a.txt"),
+  },
+  {
+    name: "index.html by name",
+    segments: ["index.html"],
+    directory: false,
+    expect: file("index.html"),
+  },
+  {
+    name: "empty file",
+    segments: ["zero.txt"],
+    directory: false,
+    expect: file("zero.txt"),
+  },
+  {
+    name: "file asked for as a directory",
+    segments: ["a.txt"],
+    directory: true,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "file used as a directory",
+    segments: ["a.txt", "x"],
+    directory: false,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "missing file",
+    segments: ["missing.txt"],
+    directory: false,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "missing directory",
+    segments: ["missing"],
+    directory: true,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "subdirectory without slash redirects",
+    segments: ["sub"],
+    directory: false,
+    expect: REDIRECT,
+  },
+  {
+    name: "subdirectory with slash serves its index",
+    segments: ["sub"],
+    directory: true,
+    expect: file("sub/index.html", "index.html"),
+  },
+  {
+    name: "file in a subdirectory",
+    segments: ["sub", "page.txt"],
+    directory: false,
+    expect: file("sub/page.txt"),
+  },
+  {
+    name: "directory without index",
+    segments: ["empty"],
+    directory: true,
+    expect: { kind: "directory", path: "empty" },
+  },
+  {
+    name: "directory without index, no slash",
+    segments: ["empty"],
+    directory: false,
+    expect: REDIRECT,
+  },
+  {
+    name: "250-character name",
+    segments: [LONG_NAME],
+    directory: false,
+    expect: file(LONG_NAME),
+  },
+  {
+    name: "4 KiB name",
+    segments: ["x".repeat(4096)],
+    directory: false,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "4 KiB name as a directory",
+    segments: ["x".repeat(4096)],
+    directory: true,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "path longer than PATH_MAX",
+    segments: Array.from({ length: 20 }, () => "y".repeat(250)),
+    directory: false,
+    expect: NOT_FOUND,
+  },
+
+  // Dotfiles.
+  {
+    name: "dotfile hidden",
+    segments: [".hidden"],
+    directory: false,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "file in a dot-directory hidden",
+    segments: [".git", "config"],
+    directory: false,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "dot-directory hidden",
+    segments: [".git"],
+    directory: true,
+    expect: NOT_FOUND,
+  },
+  {
+    name: ".well-known file served",
+    segments: [".well-known", "security.txt"],
+    directory: false,
+    expect: file(".well-known/security.txt"),
+  },
+  {
+    name: ".well-known directory listed",
+    segments: [".well-known"],
+    directory: true,
+    expect: { kind: "directory", path: ".well-known" },
+  },
+  {
+    name: "dotfile inside .well-known hidden",
+    segments: [".well-known", ".secret"],
+    directory: false,
+    expect: NOT_FOUND,
+  },
+  {
+    name: ".well-known below the top level is a dot-directory",
+    segments: ["sub", ".well-known", "x.txt"],
+    directory: false,
+    expect: NOT_FOUND,
+  },
+
+  // Symlinks.
+  {
+    name: "symlink inside the root keeps the requested name",
+    segments: ["link.txt"],
+    directory: false,
+    expect: file("a.txt", "link.txt"),
+  },
+  {
+    name: "symlink to a directory inside the root",
+    segments: ["sublink"],
+    directory: true,
+    expect: file("sub/index.html", "index.html"),
+  },
+  {
+    name: "file through a symlinked directory",
+    segments: ["sublink", "page.txt"],
+    directory: false,
+    expect: file("sub/page.txt"),
+  },
+  {
+    name: "symlink to a file outside the root",
+    segments: ["out.txt"],
+    directory: false,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "symlink to a directory outside the root",
+    segments: ["outdir"],
+    directory: true,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "file through a symlink to a directory outside the root",
+    segments: ["outdir", "file.txt"],
+    directory: false,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "symlink to a dotfile inside the root",
+    segments: ["sneaky"],
+    directory: false,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "file through a symlink to a dot-directory",
+    segments: ["sneakydir", "config"],
+    directory: false,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "dot-named symlink to a visible file",
+    segments: [".dotlink"],
+    directory: false,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "symlink loop",
+    segments: ["loop1"],
+    directory: false,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "symlink loop as a directory",
+    segments: ["loop2"],
+    directory: true,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "dangling symlink",
+    segments: ["dangling"],
+    directory: false,
+    expect: NOT_FOUND,
+  },
+
+  // Special files.
+  {
+    name: "FIFO",
+    segments: ["fifo"],
+    directory: false,
+    expect: NOT_FOUND,
+  },
+  {
+    name: "FIFO as a directory",
+    segments: ["fifo"],
+    directory: true,
+    expect: NOT_FOUND,
+  },
+
+  // Options: dotfiles.
+  {
+    name: "{dotfiles: true} serves a dotfile",
+    segments: [".hidden"],
+    directory: false,
+    options: { dotfiles: true },
+    expect: file(".hidden"),
+  },
+  {
+    name: "{dotfiles: true} serves a dot-directory file",
+    segments: [".git", "config"],
+    directory: false,
+    options: { dotfiles: true },
+    expect: file(".git/config"),
+  },
+  {
+    name: "{dotfiles: true} serves a dotfile in .well-known",
+    segments: [".well-known", ".secret"],
+    directory: false,
+    options: { dotfiles: true },
+    expect: file(".well-known/.secret"),
+  },
+  {
+    name: "{dotfiles: true} follows a symlink to a dotfile",
+    segments: ["sneaky"],
+    directory: false,
+    options: { dotfiles: true },
+    expect: file(".git/config", "sneaky"),
+  },
+  {
+    name: "{dotfiles: true} still refuses a symlink outside",
+    segments: ["out.txt"],
+    directory: false,
+    options: { dotfiles: true },
+    expect: NOT_FOUND,
+  },
+
+  // Options: followSymlinks.
+  {
+    name: "{followSymlinks: true} serves a symlink outside",
+    segments: ["out.txt"],
+    directory: false,
+    options: { followSymlinks: true },
+    expect: file("../outside/secret.txt", "out.txt"),
+  },
+  {
+    name: "{followSymlinks: true} serves through a directory outside",
+    segments: ["outdir", "file.txt"],
+    directory: false,
+    options: { followSymlinks: true },
+    expect: file("../outside/dir/file.txt"),
+  },
+  {
+    name: "{followSymlinks: true} lists a directory outside",
+    segments: ["outdir"],
+    directory: true,
+    options: { followSymlinks: true },
+    expect: { kind: "directory", path: "../outside/dir" },
+  },
+  {
+    name: "{followSymlinks: true} still hides dotfiles",
+    segments: [".hidden"],
+    directory: false,
+    options: { followSymlinks: true },
+    expect: NOT_FOUND,
+  },
+  {
+    name: "{followSymlinks: true} still hides a symlink to a dotfile",
+    segments: ["sneaky"],
+    directory: false,
+    options: { followSymlinks: true },
+    expect: NOT_FOUND,
+  },
+  {
+    name: "{followSymlinks: true} symlink loop",
+    segments: ["loop1"],
+    directory: false,
+    options: { followSymlinks: true },
+    expect: NOT_FOUND,
+  },
+
+  // Options: index.
+  {
+    name: '{index: "other.html"} for the root',
+    segments: [],
+    directory: true,
+    options: { index: "other.html" },
+    expect: file("other.html"),
+  },
+  {
+    name: '{index: "other.html"} for a directory without it',
+    segments: ["sub"],
+    directory: true,
+    options: { index: "other.html" },
+    expect: { kind: "directory", path: "sub" },
+  },
+  {
+    name: '{index: "other.html"} leaves index.html a plain file',
+    segments: ["index.html"],
+    directory: false,
+    options: { index: "other.html" },
+    expect: file("index.html"),
+  },
+  {
+    name: '{index: ".hidden"} is hidden by the dotfile policy',
+    segments: [],
+    directory: true,
+    options: { index: ".hidden" },
+    expect: { kind: "directory", path: "" },
+  },
+];
+
+function check(
+  label: string,
+  root: string,
+  actual: Resolution,
+  expected: Expected,
+): void {
+  switch (expected.kind) {
+    case "file": {
+      assert.equal(actual.kind, "file", label);
+      const found = actual as FoundFile;
+      assert.equal(found.name, expected.name, `${label}: name`);
+      assert.equal(
+        found.path,
+        posix.join(root, expected.path),
+        `${label}: path`,
+      );
+      assert.equal(
+        found.size,
+        expected.contents.length,
+        `${label}: size`,
+      );
+      assert.ok(
+        Number.isFinite(found.mtime) && found.mtime > 0,
+        `${label}: mtime`,
+      );
+      break;
+    }
+    case "directory":
+      assert.deepEqual(
+        actual,
+        { kind: "directory", path: posix.join(root, expected.path) },
+        label,
+      );
+      break;
+    default:
+      assert.deepEqual(actual, { kind: expected.kind }, label);
+  }
+}
+
+Deno.test({
+  name: "Resolver.resolve() maps paths to files, redirects and refusals",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t): Promise<void> {
+    await withTree(async (tree) => {
+      const resolvers = new Map<string, Resolver>();
+      for (const c of RESOLVE_CASES) {
+        await t.step(c.name, async () => {
+          const key = JSON.stringify(c.options ?? {});
+          let resolver = resolvers.get(key);
+          if (resolver === undefined) {
+            resolver = await Resolver.create(tree.root, c.options);
+            resolvers.set(key, resolver);
+          }
+          const label = `${c.name} (/${c.segments.join("/").slice(0, 40)}${
+            c.directory ? "/" : ""
+          })`;
+          const actual = await withTimeout(
+            resolver.resolve(c.segments, { directory: c.directory }),
+            5000,
+            label,
+          );
+          check(label, resolver.root, actual, c.expect);
+        });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Resolver.resolve() answers permission errors with forbidden",
+  // Root ignores permission bits, so mode 000 cannot be refused there.
+  ignore: runningAsRoot(),
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t): Promise<void> {
+    await withTree(async (tree) => {
+      const resolver = await Resolver.create(tree.root);
+      const cases: {
+        name: string;
+        segments: string[];
+        directory: boolean;
+        resolve: Expected["kind"];
+        open?: Expected["kind"];
+      }[] = [
+        {
+          name: "mode 000 file: found by stat, refused on open",
+          segments: ["locked", "noperm.txt"],
+          directory: false,
+          resolve: "file",
+          open: "forbidden",
+        },
+        {
+          name: "file in a mode 000 directory",
+          segments: ["sealed", "x.txt"],
+          directory: false,
+          resolve: "forbidden",
+        },
+        {
+          name: "index of a mode 000 directory",
+          segments: ["sealed"],
+          directory: true,
+          resolve: "forbidden",
+        },
+      ];
+      for (const c of cases) {
+        await t.step(c.name, async () => {
+          const found = await resolver.resolve(c.segments, {
+            directory: c.directory,
+          });
+          assert.equal(found.kind, c.resolve, `${c.name}: resolve`);
+          if (c.open === undefined || found.kind !== "file") return;
+          const opened = await resolver.open(found);
+          if ("file" in opened) opened.file.close();
+          assert.deepEqual(opened, { kind: c.open }, `${c.name}: open`);
+          const read = await resolver.read(found);
+          assert.deepEqual(read, { kind: c.open }, `${c.name}: read`);
+        });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Resolver.create() refuses a missing root or a non-directory",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t): Promise<void> {
+    await withTree(async (tree) => {
+      const cases: { name: string; path: string; reason: string }[] = [
+        {
+          name: "missing path",
+          path: posix.join(tree.base, "does-not-exist"),
+          reason: "no such directory",
+        },
+        {
+          name: "regular file",
+          path: posix.join(tree.root, "a.txt"),
+          reason: "not a directory",
+        },
+        {
+          name: "symlink to a regular file",
+          path: posix.join(tree.root, "link.txt"),
+          reason: "not a directory",
+        },
+        {
+          name: "FIFO",
+          path: posix.join(tree.root, "fifo"),
+          reason: "not a directory",
+        },
+        {
+          name: "dangling symlink",
+          path: posix.join(tree.root, "dangling"),
+          reason: "no such directory",
+        },
+        {
+          name: "symlink loop",
+          path: posix.join(tree.root, "loop1"),
+          reason: "",
+        },
+      ];
+      for (const c of cases) {
+        await t.step(c.name, async () => {
+          await assert.rejects(
+            Resolver.create(c.path),
+            (error: unknown) => {
+              assert.ok(error instanceof Error, `${c.name}: Error`);
+              assert.ok(
+                error.message.startsWith(`Cannot serve "${c.path}": `),
+                `${c.name}: message ${JSON.stringify(error.message)}`,
+              );
+              assert.ok(
+                error.message.includes(c.reason),
+                `${c.name}: reason in ${JSON.stringify(error.message)}`,
+              );
+              return true;
+            },
+            c.name,
+          );
+        });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Resolver.create() uses the real path of the root",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t): Promise<void> {
+    await withTree(async (tree) => {
+      const cases: { name: string; path: string; real: string }[] = [
+        { name: "root", path: tree.root, real: tree.root },
+        {
+          name: "root with a trailing slash",
+          path: tree.root + "/",
+          real: tree.root,
+        },
+        {
+          name: "symlink to a directory",
+          path: posix.join(tree.root, "sublink"),
+          real: posix.join(tree.root, "sub"),
+        },
+        {
+          name: "path with dot segments",
+          path: posix.join(tree.root, "sub") + "/../empty",
+          real: posix.join(tree.root, "empty"),
+        },
+      ];
+      for (const c of cases) {
+        await t.step(c.name, async () => {
+          const resolver = await Resolver.create(c.path);
+          assert.equal(resolver.root, await Deno.realPath(c.real), c.name);
+        });
+      }
+    });
+  },
+});
+
+const FILE_CASES: { name: string; segments: string[]; directory: boolean }[] = [
+  { name: "text file", segments: ["a.txt"], directory: false },
+  { name: "empty file", segments: ["zero.txt"], directory: false },
+  { name: "all byte values", segments: ["bin.dat"], directory: false },
+  { name: "300 kB file", segments: ["big.bin"], directory: false },
+  { name: "index file", segments: ["sub"], directory: true },
+  { name: "through a symlink", segments: ["link.txt"], directory: false },
+];
+
+/** The bytes on disk of a found file. */
+function bytesOf(root: string, found: FoundFile): Uint8Array {
+  const rel = found.path.slice(root.length + 1);
+  const bytes = CONTENTS[rel];
+  assert.ok(bytes !== undefined, `no contents for ${rel}`);
+  return bytes;
+}
+
+Deno.test({
+  name: "Resolver.open() returns a handle of the resolved size",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t): Promise<void> {
+    await withTree(async (tree) => {
+      const resolver = await Resolver.create(tree.root);
+      for (const c of FILE_CASES) {
+        await t.step(c.name, async () => {
+          const found = await resolver.resolve(c.segments, {
+            directory: c.directory,
+          });
+          assert.equal(found.kind, "file", c.name);
+          if (found.kind !== "file") return;
+          const opened = await resolver.open(found);
+          assert.ok("file" in opened, `${c.name}: opened`);
+          try {
+            const expected = bytesOf(resolver.root, found);
+            assert.equal(opened.size, expected.length, `${c.name}: size`);
+            assert.equal(opened.size, found.size, `${c.name}: resolved size`);
+            assert.equal(opened.mtime, found.mtime, `${c.name}: mtime`);
+            const info = await opened.file.stat();
+            assert.ok(info.isFile, `${c.name}: regular file`);
+          } finally {
+            opened.file.close();
+          }
+        });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Resolver.open() re-checks a file that changed after resolve()",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t): Promise<void> {
+    await withTree(async (tree) => {
+      const resolver = await Resolver.create(tree.root);
+      const cases: {
+        name: string;
+        change: (path: string) => Promise<void>;
+        expect: Resolution;
+      }[] = [
+        {
+          name: "file removed",
+          change: (path) => Deno.remove(path),
+          expect: { kind: "not-found" },
+        },
+        {
+          name: "file replaced by a directory",
+          change: async (path) => {
+            await Deno.remove(path);
+            await Deno.mkdir(path);
+          },
+          expect: { kind: "not-found" },
+        },
+      ];
+      for (const [i, c] of cases.entries()) {
+        await t.step(c.name, async () => {
+          const name = `victim-${i}.txt`;
+          const path = posix.join(tree.root, name);
+          await Deno.writeTextFile(path, "soon gone\n");
+          const found = await resolver.resolve([name]);
+          assert.equal(found.kind, "file", `${c.name}: resolved`);
+          if (found.kind !== "file") return;
+          await c.change(path);
+          const opened = await resolver.open(found);
+          if ("file" in opened) opened.file.close();
+          assert.deepEqual(opened, c.expect, `${c.name}: open`);
+          const read = await resolver.read(found);
+          assert.deepEqual(read, c.expect, `${c.name}: read`);
+        });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Resolver.read() returns the exact bytes",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t): Promise<void> {
+    await withTree(async (tree) => {
+      const resolver = await Resolver.create(tree.root);
+      for (const c of FILE_CASES) {
+        await t.step(c.name, async () => {
+          const found = await resolver.resolve(c.segments, {
+            directory: c.directory,
+          });
+          assert.equal(found.kind, "file", c.name);
+          if (found.kind !== "file") return;
+          const read = await resolver.read(found);
+          assert.ok("bytes" in read, `${c.name}: read`);
+          const expected = bytesOf(resolver.root, found);
+          assert.equal(read.size, expected.length, `${c.name}: size`);
+          assert.deepEqual(read.bytes, expected, `${c.name}: bytes`);
+          assert.equal(read.mtime, found.mtime, `${c.name}: mtime`);
+        });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Resolver.readOptional() reads a root file when it is there",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t): Promise<void> {
+    await withTree(async (tree) => {
+      const cases: {
+        name: string;
+        file: string;
+        options?: ResolverOptions;
+        expect: Uint8Array | undefined;
+      }[] = [
+        {
+          name: "present 404.html",
+          file: "404.html",
+          expect: CONTENTS["404.html"],
+        },
+        { name: "empty file", file: "zero.txt", expect: new Uint8Array(0) },
+        { name: "absent file", file: "500.html", expect: undefined },
+        { name: "directory", file: "sub", expect: undefined },
+        { name: "dotfile", file: ".hidden", expect: undefined },
+        {
+          name: "dotfile with {dotfiles: true}",
+          file: ".hidden",
+          options: { dotfiles: true },
+          expect: CONTENTS[".hidden"],
+        },
+        { name: "symlink inside", file: "link.txt", expect: CONTENTS["a.txt"] },
+        { name: "symlink outside", file: "out.txt", expect: undefined },
+        { name: "symlink loop", file: "loop1", expect: undefined },
+        { name: "FIFO", file: "fifo", expect: undefined },
+      ];
+      for (const c of cases) {
+        await t.step(c.name, async () => {
+          const resolver = await Resolver.create(tree.root, c.options);
+          const bytes = await withTimeout(
+            resolver.readOptional(c.file),
+            5000,
+            c.name,
+          );
+          assert.deepEqual(bytes, c.expect, c.name);
+        });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Resolver.readOptional() returns undefined when the root has no such file",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(): Promise<void> {
+    const root = await Deno.makeTempDir({ prefix: "static-srv-empty-" });
+    try {
+      const resolver = await Resolver.create(root);
+      for (const name of ["404.html", "index.html"]) {
+        assert.equal(await resolver.readOptional(name), undefined, name);
+      }
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});

@@ -11,6 +11,7 @@
 
 import { CliError, HELP, parseCli, VERSION } from "./src/cli.ts";
 import { serve } from "./src/serve.ts";
+import { serveWorkers } from "./src/workers.ts";
 import { logError } from "./src/log.ts";
 
 async function main(args: string[]): Promise<number> {
@@ -34,7 +35,10 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   try {
-    const running = await serve(command.config);
+    const config = command.config;
+    const running = config.workers > 1
+      ? await serveWorkers(config)
+      : await serve(config);
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
       Deno.addSignalListener(signal, () => running.stop());
     }

@@ -177,6 +177,7 @@ export function parseCli(
     });
   } catch (error) {
     const message = (error as Error).message
+      .split("\n", 1)[0]
       .replace(/'([^']*)'/g, '"$1"')
       .replace(/\.? To specify a positional.*$/s, "")
       .replace(/\.$/, "");
@@ -249,10 +250,10 @@ export function parseCli(
         dotfiles: v.dotfiles ?? false,
         followSymlinks: v["follow-symlinks"] ?? false,
         compress: v.compress ?? false,
-        cacheSize: v["cache-size"] === undefined
-          ? undefined
-          : number("cache-size", v["cache-size"], { min: 0, max: 65536 }) *
+        cacheSize: v["cache-size"] === undefined ? undefined : Math.round(
+          number("cache-size", v["cache-size"], { min: 0, max: 65536 }) *
             1024 * 1024,
+        ),
       },
     },
   };

@@ -178,7 +178,9 @@ export class Connection {
             break;
           }
           if (result.kind === "error") {
-            await this.#fail(result.status, "");
+            // The request was answered already; a body that cannot be
+            // framed leaves no way to find the next request: close.
+            await this.#flush();
             return;
           }
           start += result.consumed;

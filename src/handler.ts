@@ -217,7 +217,12 @@ export class Handler {
   }
 
   /** Answers one request. */
-  async handle(head: RequestHead): Promise<Reply> {
+  handle(head: RequestHead): Promise<Reply> {
+    return this.#serve(head, "");
+  }
+
+  /** The linear steps; `extra` holds header lines added to a file response (the SPA fallback's `Vary`). */
+  async #serve(head: RequestHead, extra: string): Promise<Reply> {
     const close = !head.keepAlive;
     const keepAlive = !close && head.minor === 0;
 
@@ -328,7 +333,7 @@ export class Handler {
       }
     }
     const isHead = head.method === "HEAD";
-    const varyFields = validators.fields;
+    const varyFields = validators.fields + extra;
 
     // 7. Range (identity only; RFC 9110 section 14).
     if (rangeRequested && validators.coding === null && size > 0) {
@@ -416,7 +421,7 @@ export class Handler {
     variant: Variant,
     coding: ContentCoding,
   ): Promise<Uint8Array | undefined> {
-    const key = variant.etag + coding;
+    const key = variant.found.path + "\0" + variant.etag + coding;
     const cached = this.#compressed.get(key);
     if (cached !== undefined) return cached;
     let source = variant.body;
@@ -486,6 +491,7 @@ export class Handler {
         (this.#options.compress === true &&
           isCompressible(contentType(resolution.name)));
       const same = previous?.identity !== undefined &&
+        previous.varies === entry.varies &&
         sameFile(previous.identity.found, resolution);
       entry.identity = same
         ? previous!.identity
@@ -601,16 +607,22 @@ export class Handler {
 
   /** 404, or with `--spa` the root's `/index.html` for page navigations. */
   async #notFound(head: RequestHead, target: SanitizedTarget): Promise<Reply> {
-    if (
-      this.#options.spa && !hasExtension(target.segments) &&
-      acceptsHtml(head.fields.accept) && target.path !== "/index.html"
-    ) {
+    // With --spa the answer for an extension-less path depends on Accept.
+    const spa = this.#options.spa === true && !hasExtension(target.segments) &&
+      target.path !== "/index.html";
+    if (spa && acceptsHtml(head.fields.accept)) {
       const index = await this.#lookup("/index.html");
       if (index?.resolution.kind === "file") {
-        return await this.handle({ ...head, path: "/index.html" });
+        return await this.#serve(
+          { ...head, path: "/index.html" },
+          "Vary: Accept\r\n",
+        );
       }
     }
-    return this.error(STATUS_CODE.NotFound, { head });
+    return this.error(STATUS_CODE.NotFound, {
+      head,
+      fields: spa ? "Vary: Accept\r\n" : undefined,
+    });
   }
 
   /** A directory listing, as HTML or (for `Accept: application/json`) JSON. */

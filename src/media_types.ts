@@ -64,7 +64,7 @@ export function contentType(fileName: string): string {
   return type.startsWith("text/") ? type + "; charset=utf-8" : type;
 }
 
-/** True when mime-db marks the type compressible (text, JSON, JS, SVG, wasm...). */
+/** True when mime-db marks the type compressible (text, JSON, JS, SVG, wasm...); never for unknown bytes (`application/octet-stream`). */
 export function isCompressible(type: string): boolean {
   const bare = type.split(";", 1)[0].trim().toLowerCase();
   if (bare === DEFAULT_MEDIA_TYPE) return false; // unknown bytes: likely binary

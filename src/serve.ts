@@ -14,6 +14,10 @@ import { AccessLog, logError } from "./log.ts";
 export interface Running {
   /** The URLs it answers on. */
   urls: string[];
+  /** The port it listens on. */
+  port: number;
+  /** The real path of the root. */
+  root: string;
   /** Starts a graceful stop (idempotent). */
   stop(): void;
   /** Resolves once stopped. */
@@ -88,6 +92,8 @@ export async function serve(
   const stopped = new Promise<void>((resolve) => done = resolve);
   return {
     urls,
+    port: server.addr.port,
+    root: handler.root,
     stop(): void {
       stopping ??= server.shutdown().finally(() => {
         log?.flush();

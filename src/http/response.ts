@@ -63,8 +63,8 @@ export function encodeResponse(
   else if (options.keepAlive) head += "Connection: keep-alive\r\n";
   head += "\r\n";
   const out = new Uint8Array(head.length + (body?.length ?? 0));
-  const { written } = encoder.encodeInto(head, out);
-  if (written !== head.length) {
+  const { read, written } = encoder.encodeInto(head, out);
+  if (read !== head.length || written !== head.length) {
     throw new TypeError(`Cannot encode non-ASCII header: "${head}"`);
   }
   if (body !== undefined) out.set(body, head.length);

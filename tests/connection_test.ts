@@ -1,0 +1,998 @@
+/**
+ * Raw-socket integration tests of one connection: keep-alive, pipelining,
+ * HEAD, error pages, redirects, methods, malformed requests, bodies, large
+ * files, and the header and idle timeouts.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { ALLOWED_METHODS } from "../src/handler.ts";
+import { STATUS_CODE } from "../src/http/status.ts";
+import {
+  bytes,
+  connect,
+  exchange,
+  makeTree,
+  type RawResponse,
+  ResponseReader,
+  SANITIZE,
+  startServer,
+  writeAll,
+} from "./test_util.ts";
+
+const MiB = 1024 * 1024;
+const BIG_SIZE = 20 * MiB;
+
+/** Files of the default tree. */
+const FILES: Record<string, string> = {
+  "a.txt": "contents of a\n",
+  "b.txt": "bee\n",
+  "secret.txt": "TOP SECRET\n",
+  "p1.txt": "pipelined one\n",
+  "p2.txt": "pipelined two two\n",
+  "p3.txt": "pipelined three three three\n",
+  "p4.txt": "pipelined four\n",
+  "p5.txt": "pipelined five five\n",
+  "dir/index.html": "<p>dir index</p>\n",
+};
+
+/** A GET request for `path` (HTTP/1.1), with optional extra header lines. */
+function get(path: string, extra = ""): string {
+  return `GET ${path} HTTP/1.1\r\nHost: example.test\r\n${extra}\r\n`;
+}
+
+/** Rejects with `label` when `promise` takes longer than `ms`; clears its timer. */
+async function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  label: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`Timed out after ${ms} ms: ${label}`)),
+          ms,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Reads until the server closes the connection (end of stream or reset);
+ * answers the bytes read meanwhile. Fails after `ms`.
+ */
+async function waitClosed(
+  conn: Deno.Conn,
+  ms = 5000,
+): Promise<number> {
+  const drain = async (): Promise<number> => {
+    const buf = new Uint8Array(65536);
+    let total = 0;
+    for (let i = 0; i < 100_000; i++) {
+      let n: number | null;
+      try {
+        n = await conn.read(buf);
+      } catch {
+        return total; // reset counts as closed
+      }
+      if (n === null) return total;
+      total += n;
+    }
+    throw new Error("The server kept sending");
+  };
+  return await withTimeout(drain(), ms, "waiting for the server to close");
+}
+
+/** `n` random bytes. */
+function randomBytes(n: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(n);
+  for (let at = 0; at < n; at += 65536) {
+    crypto.getRandomValues(out.subarray(at, Math.min(n, at + 65536)));
+  }
+  return out;
+}
+
+async function sha256(data: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", data);
+  return Array.from(
+    new Uint8Array(digest),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
+}
+
+/**
+ * Reads one response with a large body efficiently (into one buffer of its
+ * Content-Length). Never reads past the body: send the next request only
+ * after it returns.
+ */
+async function readLarge(
+  conn: Deno.Conn,
+): Promise<
+  {
+    status: number;
+    headers: Record<string, string>;
+    body: Uint8Array<ArrayBuffer>;
+  }
+> {
+  let buf = new Uint8Array(0);
+  let end = -1;
+  const chunk = new Uint8Array(65536);
+  for (let i = 0; end < 0; i++) {
+    if (i > 1000) throw new Error("No response head");
+    const n = await conn.read(chunk);
+    if (n === null) throw new Error("Connection ended before a response head");
+    const next = new Uint8Array(buf.length + n);
+    next.set(buf);
+    next.set(chunk.subarray(0, n), buf.length);
+    buf = next;
+    for (let k = 3; k < buf.length; k++) {
+      if (
+        buf[k] === 10 && buf[k - 1] === 13 && buf[k - 2] === 10 &&
+        buf[k - 3] === 13
+      ) {
+        end = k + 1;
+        break;
+      }
+    }
+  }
+  const lines = new TextDecoder().decode(buf.subarray(0, end - 4)).split(
+    "\r\n",
+  );
+  const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(lines[0])?.[1]);
+  const headers: Record<string, string> = {};
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(":");
+    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  const length = Number(headers["content-length"]);
+  const rest = buf.subarray(end);
+  assert.ok(rest.length <= length, "bytes past the body");
+  const body = new Uint8Array(length);
+  body.set(rest);
+  let got = rest.length;
+  while (got < length) {
+    const n = await conn.read(body.subarray(got));
+    if (n === null) {
+      throw new Error(`Connection ended after ${got} of ${length} body bytes`);
+    }
+    got += n;
+  }
+  return { status, headers, body };
+}
+
+/** Starts a server over a fresh tree, runs `fn`, and always cleans up. */
+async function withServer(
+  files: Record<string, string | Uint8Array>,
+  fn: (port: number) => Promise<void>,
+  server: { headerTimeout?: number; idleTimeout?: number } = {},
+): Promise<void> {
+  const root = await makeTree(files);
+  try {
+    const s = await startServer(root, { server });
+    try {
+      await fn(s.port);
+    } finally {
+      await s.close();
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+function assertFile(res: RawResponse, name: string): void {
+  assert.equal(res.status, STATUS_CODE.OK, `${name}: ${res.statusLine}`);
+  assert.equal(res.text, FILES[name], name);
+}
+
+// --- keep-alive ------------------------------------------------------------
+
+Deno.test({
+  name:
+    "Connection serves several sequential requests on one HTTP/1.1 connection",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withServer(FILES, async (port) => {
+      const conn = await connect(port);
+      try {
+        const reader = new ResponseReader(conn);
+        for (const name of ["a.txt", "b.txt", "a.txt", "p3.txt"]) {
+          await writeAll(conn, bytes(get(`/${name}`)));
+          const res = await reader.read();
+          assertFile(res, name);
+          assert.equal(res.headers.connection, undefined);
+        }
+      } finally {
+        conn.close();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Connection closes an HTTP/1.0 connection by default",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withServer(FILES, async (port) => {
+      const { responses, closed } = await exchange(
+        port,
+        "GET /a.txt HTTP/1.0\r\n\r\n",
+      );
+      assertFile(responses[0], "a.txt");
+      assert.equal(responses[0].headers.connection, "close");
+      assert.equal(closed, true);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Connection keeps an HTTP/1.0 connection open on Connection: keep-alive",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withServer(FILES, async (port) => {
+      const { responses, closed } = await exchange(
+        port,
+        "GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" +
+          "GET /b.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        { count: 2 },
+      );
+      assertFile(responses[0], "a.txt");
+      assertFile(responses[1], "b.txt");
+      for (const res of responses) {
+        assert.equal(res.headers.connection, "keep-alive");
+      }
+      assert.equal(closed, false);
+    });
+  },
+});
+
+Deno.test({
+  name: "Connection honours Connection: close",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    await withServer(FILES, async (port) => {
+      await t.step("alone", async () => {
+        const { responses, closed } = await exchange(
+          port,
+          get("/a.txt", "Connection: close\r\n"),
+        );
+        assertFile(responses[0], "a.txt");
+        assert.equal(responses[0].headers.connection, "close");
+        assert.equal(closed, true);
+      });
+      await t.step("a pipelined request after it is not answered", async () => {
+        const conn = await connect(port);
+        try {
+          await writeAll(
+            conn,
+            bytes(get("/a.txt", "Connection: close\r\n") + get("/b.txt")),
+          );
+          const reader = new ResponseReader(conn);
+          const res = await withTimeout(reader.read(), 5000, "response");
+          assertFile(res, "a.txt");
+          assert.equal(res.headers.connection, "close");
+          assert.equal(await withTimeout(reader.atEnd(), 5000, "end"), true);
+        } finally {
+          conn.close();
+        }
+      });
+    });
+  },
+});
+
+// --- pipelining ------------------------------------------------------------
+
+Deno.test({
+  name: "Connection answers pipelined requests in order",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    await withServer(FILES, async (port) => {
+      const names = ["p1.txt", "p2.txt", "p3.txt", "p4.txt", "p5.txt"];
+      const request = names.map((n) => get(`/${n}`)).join("");
+      for (const chunk of [undefined, 1]) {
+        await t.step(
+          chunk === undefined ? "one write" : "1-byte writes",
+          async () => {
+            const { responses, closed } = await exchange(port, request, {
+              count: names.length,
+              chunk,
+            });
+            responses.forEach((res, i) => assertFile(res, names[i]));
+            assert.equal(closed, false);
+          },
+        );
+      }
+    });
+  },
+});
+
+// --- HEAD ------------------------------------------------------------------
+
+Deno.test({
+  name: "Connection answers HEAD with the headers of GET and no body",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    const big = new Uint8Array(3 * MiB).fill(0x61);
+    await withServer({ ...FILES, "big.bin": big }, async (port) => {
+      for (const path of ["/a.txt", "/big.bin", "/missing.txt", "/dir/"]) {
+        await t.step(path, async () => {
+          const conn = await connect(port);
+          try {
+            const reader = new ResponseReader(conn);
+            await writeAll(conn, bytes(get(path)));
+            const full = await reader.read();
+            // HEAD, then a GET pipelined behind it: it parses only when the
+            // HEAD response carried no body bytes.
+            await writeAll(
+              conn,
+              bytes(`HEAD ${path} HTTP/1.1\r\nHost: x\r\n\r\n` + get("/b.txt")),
+            );
+            const head = await reader.read({ head: true });
+            const next = await reader.read();
+            assert.equal(head.status, full.status);
+            assert.equal(head.body.length, 0);
+            for (
+              const name of [
+                "content-length",
+                "content-type",
+                "etag",
+                "last-modified",
+                "accept-ranges",
+                "connection",
+              ]
+            ) {
+              assert.equal(head.headers[name], full.headers[name], name);
+            }
+            assert.equal(
+              Number(head.headers["content-length"]),
+              full.body.length,
+            );
+            assertFile(next, "b.txt");
+          } finally {
+            conn.close();
+          }
+        });
+      }
+    });
+  },
+});
+
+// --- 404 page --------------------------------------------------------------
+
+Deno.test({
+  name: "Connection sends the root's own 404.html when present",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const page = "<h1>my own missing page</h1>\n";
+    await withServer({ ...FILES, "404.html": page }, async (port) => {
+      const { responses, closed } = await exchange(port, get("/nope.txt"));
+      assert.equal(responses[0].status, STATUS_CODE.NotFound);
+      assert.equal(responses[0].text, page);
+      assert.equal(closed, false);
+    });
+  },
+});
+
+Deno.test({
+  name: "Connection sends the built-in 404 page when the root has none",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const builtIn = await Deno.readFile(
+      new URL("../html/404.html", import.meta.url),
+    );
+    await withServer(FILES, async (port) => {
+      const { responses } = await exchange(port, get("/nope/deeper.txt"));
+      assert.equal(responses[0].status, STATUS_CODE.NotFound);
+      assert.deepEqual(responses[0].body, builtIn);
+      assert.match(responses[0].headers["content-type"], /^text\/html/);
+    });
+  },
+});
+
+// --- redirects -------------------------------------------------------------
+
+Deno.test({
+  name: "Connection redirects a directory without its trailing slash",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    const cases: { target: string; location: string }[] = [
+      { target: "/dir", location: "/dir/" },
+      { target: "/dir?x=1", location: "/dir/?x=1" },
+      { target: "//dir", location: "/dir/" },
+      { target: "/%2fdir", location: "/dir/" },
+      { target: "/%2Fdir?a=b", location: "/dir/?a=b" },
+      { target: "//%2f/dir", location: "/dir/" },
+      { target: "/a/../dir", location: "/dir/" },
+      { target: "/./dir", location: "/dir/" },
+    ];
+    await withServer(FILES, async (port) => {
+      for (const c of cases) {
+        await t.step(c.target, async () => {
+          const { responses, closed } = await exchange(port, get(c.target));
+          const res = responses[0];
+          assert.equal(res.status, STATUS_CODE.MovedPermanently);
+          assert.equal(res.headers.location, c.location);
+          assert.ok(!res.headers.location.startsWith("//"));
+          assert.equal(res.body.length, 0);
+          assert.equal(closed, false);
+        });
+      }
+      await t.step("/a/../dir/ serves the index", async () => {
+        const { responses } = await exchange(port, get("/a/../dir/"));
+        assert.equal(responses[0].status, STATUS_CODE.OK);
+        assert.equal(responses[0].text, FILES["dir/index.html"]);
+      });
+    });
+  },
+});
+
+// --- methods ---------------------------------------------------------------
+
+Deno.test({
+  name: "Connection answers 405 with Allow to methods other than GET and HEAD",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    await withServer(FILES, async (port) => {
+      for (const method of ["POST", "PUT", "DELETE", "PATCH", "TRACE"]) {
+        await t.step(method, async () => {
+          const { responses, closed } = await exchange(
+            port,
+            `${method} /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n` +
+              get("/b.txt"),
+            { count: 2 },
+          );
+          assert.equal(responses[0].status, STATUS_CODE.MethodNotAllowed);
+          assert.equal(responses[0].headers.allow, ALLOWED_METHODS);
+          assert.match(ALLOWED_METHODS, /\bGET\b.*\bHEAD\b/);
+          assertFile(responses[1], "b.txt");
+          assert.equal(closed, false);
+        });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Connection answers OPTIONS with 204 and Allow",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    await withServer(FILES, async (port) => {
+      for (const target of ["/a.txt", "*", "/"]) {
+        await t.step(target, async () => {
+          const { responses, closed } = await exchange(
+            port,
+            `OPTIONS ${target} HTTP/1.1\r\nHost: x\r\n\r\n`,
+          );
+          assert.equal(responses[0].status, STATUS_CODE.NoContent);
+          assert.equal(responses[0].headers.allow, ALLOWED_METHODS);
+          assert.equal(responses[0].body.length, 0);
+          assert.equal(closed, false);
+        });
+      }
+    });
+  },
+});
+
+// --- malformed requests ----------------------------------------------------
+
+const H = "Host: example.test\r\n";
+
+/** Each is answered with `status`, then the connection is closed. */
+const MALFORMED: { name: string; request: string; status: number }[] = [
+  {
+    name: "request line with two spaces",
+    request: `GET  /a.txt HTTP/1.1\r\n${H}\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "request line without a version",
+    request: `GET /a.txt\r\n${H}\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "lowercase version",
+    request: `GET /a.txt http/1.1\r\n${H}\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "invalid method character",
+    request: `G(T /a.txt HTTP/1.1\r\n${H}\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "HTTP/2.0",
+    request: `GET /a.txt HTTP/2.0\r\n${H}\r\n`,
+    status: STATUS_CODE.HTTPVersionNotSupported,
+  },
+  {
+    name: "missing Host",
+    request: "GET /a.txt HTTP/1.1\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "repeated Host",
+    request: `GET /a.txt HTTP/1.1\r\n${H}${H}\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "space before the colon",
+    request: `GET /a.txt HTTP/1.1\r\n${H}X-Test : 1\r\n\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "obs-fold",
+    request: `GET /a.txt HTTP/1.1\r\n${H}X-Test: a\r\n b\r\n\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "bare LF after the request line",
+    request: `GET /a.txt HTTP/1.1\n${H}\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "bare LF after a field",
+    request: `GET /a.txt HTTP/1.1\r\nHost: example.test\nX-Test: 1\r\n\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "NUL in a field value",
+    request: `GET /a.txt HTTP/1.1\r\n${H}X-Test: a\0b\r\n\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "Content-Length with Transfer-Encoding",
+    request: `POST /a.txt HTTP/1.1\r\n${H}Content-Length: 5\r\n` +
+      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "Transfer-Encoding: gzip, chunked",
+    request: `POST /a.txt HTTP/1.1\r\n${H}` +
+      "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    status: STATUS_CODE.NotImplemented,
+  },
+  {
+    name: "Transfer-Encoding: chunked, gzip",
+    request: `POST /a.txt HTTP/1.1\r\n${H}` +
+      "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "Content-Length: abc",
+    request: `POST /a.txt HTTP/1.1\r\n${H}Content-Length: abc\r\n\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "Content-Length: -1",
+    request: `POST /a.txt HTTP/1.1\r\n${H}Content-Length: -1\r\n\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "Content-Length: +5",
+    request: `POST /a.txt HTTP/1.1\r\n${H}Content-Length: +5\r\n\r\nhello`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "Content-Length: 0, 0",
+    request: `POST /a.txt HTTP/1.1\r\n${H}Content-Length: 0, 0\r\n\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "duplicate Content-Length",
+    request: `POST /a.txt HTTP/1.1\r\n${H}Content-Length: 0\r\n` +
+      "Content-Length: 0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "too-long request line",
+    request: `GET /${"a".repeat(9000)} HTTP/1.1\r\n${H}\r\n`,
+    status: STATUS_CODE.URITooLong,
+  },
+  {
+    name: "too-large head",
+    request: `GET /a.txt HTTP/1.1\r\n${H}X-Big: ${"b".repeat(17000)}\r\n\r\n`,
+    status: STATUS_CODE.RequestHeaderFieldsTooLarge,
+  },
+  {
+    name: "too many header fields",
+    request: `GET /a.txt HTTP/1.1\r\n${H}` +
+      Array.from({ length: 101 }, (_, i) => `X-N${i}: ${i}\r\n`).join("") +
+      "\r\n",
+    status: STATUS_CODE.RequestHeaderFieldsTooLarge,
+  },
+  {
+    name: "invalid percent-encoding /%zz",
+    request: `GET /%zz HTTP/1.1\r\n${H}\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "truncated percent-encoding /a%2",
+    request: `GET /a%2 HTTP/1.1\r\n${H}\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "%00 in the path",
+    request: `GET /a.txt%00 HTTP/1.1\r\n${H}\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "invalid UTF-8 in the path",
+    request: `GET /%c0%af HTTP/1.1\r\n${H}\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+];
+
+/** Sends `request` and a valid request in one write; answers the first response and whether the connection then ended. */
+async function sendMalformed(
+  port: number,
+  request: string,
+): Promise<{ res: RawResponse; ended: boolean }> {
+  const conn = await connect(port);
+  try {
+    await writeAll(conn, bytes(request + get("/a.txt")));
+    const reader = new ResponseReader(conn);
+    const res = await withTimeout(reader.read(), 5000, "error response");
+    const ended = await withTimeout(reader.atEnd(), 5000, "end of connection");
+    return { res, ended };
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test({
+  name: "Connection answers a malformed request with its status and closes",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    await withServer(FILES, async (port) => {
+      for (const c of MALFORMED) {
+        await t.step(`${c.name} -> ${c.status}`, async () => {
+          const { res, ended } = await sendMalformed(port, c.request);
+          assert.equal(res.status, c.status, res.statusLine);
+          assert.equal(res.headers.connection, "close");
+          assert.equal(
+            ended,
+            true,
+            "the appended request must not be answered",
+          );
+        });
+      }
+    });
+  },
+});
+
+// --- bodies ----------------------------------------------------------------
+
+const SMUGGLED = get("/secret.txt");
+
+function chunkedBody(pieces: string[]): string {
+  return pieces.map((p) =>
+    `${new TextEncoder().encode(p).length.toString(16)};ext=1\r\n${p}\r\n`
+  ).join("") + "0\r\nX-Trailer: GET /secret.txt\r\n\r\n";
+}
+
+Deno.test({
+  name: "Connection skips request bodies and never parses them as requests",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    const chunked = chunkedBody([
+      SMUGGLED,
+      "0\r\n\r\n" + SMUGGLED,
+      "GET /secret.txt HTTP/1.1\r\n",
+    ]);
+    const cases: { name: string; request: string; chunk?: number }[] = [
+      {
+        name: "Content-Length body",
+        request:
+          `POST /a.txt HTTP/1.1\r\n${H}Content-Length: ${SMUGGLED.length}\r\n\r\n` +
+          SMUGGLED,
+      },
+      {
+        name: "chunked body",
+        request:
+          `POST /a.txt HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n` +
+          chunked,
+      },
+      {
+        name: "Content-Length body in 1-byte writes",
+        request:
+          `PUT /a.txt HTTP/1.1\r\n${H}Content-Length: ${SMUGGLED.length}\r\n\r\n` +
+          SMUGGLED,
+        chunk: 1,
+      },
+      {
+        name: "chunked body in 1-byte writes",
+        request:
+          `PUT /a.txt HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n` +
+          chunked,
+        chunk: 1,
+      },
+      {
+        name: "GET with a Content-Length body",
+        request:
+          `GET /b.txt HTTP/1.1\r\n${H}Content-Length: ${SMUGGLED.length}\r\n\r\n` +
+          SMUGGLED,
+      },
+    ];
+    await withServer(FILES, async (port) => {
+      for (const c of cases) {
+        await t.step(c.name, async () => {
+          // exchange() fails on any response beyond the two expected.
+          const { responses, closed } = await exchange(
+            port,
+            c.request + get("/a.txt"),
+            { count: 2, chunk: c.chunk },
+          );
+          if (c.request.startsWith("GET")) assertFile(responses[0], "b.txt");
+          else {
+            assert.equal(responses[0].status, STATUS_CODE.MethodNotAllowed);
+          }
+          assertFile(responses[1], "a.txt");
+          for (const res of responses) {
+            assert.ok(!res.text.includes(FILES["secret.txt"]));
+          }
+          assert.equal(closed, false);
+        });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Connection answers 413 to a body over the limit and closes",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    await withServer(FILES, async (port) => {
+      await t.step("Content-Length over 1 MiB", async () => {
+        const { res, ended } = await sendMalformed(
+          port,
+          `POST /a.txt HTTP/1.1\r\n${H}Content-Length: ${MiB + 1}\r\n\r\n`,
+        );
+        assert.equal(res.status, STATUS_CODE.ContentTooLarge);
+        assert.equal(res.headers.connection, "close");
+        assert.equal(ended, true);
+      });
+      await t.step("GET with Content-Length over 1 MiB", async () => {
+        const { res, ended } = await sendMalformed(
+          port,
+          `GET /a.txt HTTP/1.1\r\n${H}Content-Length: 99999999999\r\n\r\n`,
+        );
+        assert.equal(res.status, STATUS_CODE.ContentTooLarge);
+        assert.equal(ended, true);
+      });
+      await t.step(
+        "chunk size over 1 MiB: the next request is never served",
+        async () => {
+          const conn = await connect(port);
+          try {
+            await writeAll(
+              conn,
+              bytes(
+                `POST /a.txt HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n` +
+                  `${(MiB + 1).toString(16)}\r\n${SMUGGLED}` + get("/a.txt"),
+              ),
+            );
+            const reader = new ResponseReader(conn);
+            const first = await withTimeout(reader.read(), 5000, "response");
+            assert.equal(first.status, STATUS_CODE.MethodNotAllowed);
+            // Whatever follows (an error page at most), the connection ends
+            // without serving a file.
+            for (let i = 0; i < 5; i++) {
+              if (await withTimeout(reader.atEnd(), 5000, "end")) return;
+              const res = await withTimeout(reader.read(), 5000, "response");
+              assert.ok(res.status >= 400, `unexpected ${res.statusLine}`);
+            }
+            assert.fail("The connection stayed open");
+          } finally {
+            conn.close();
+          }
+        },
+      );
+    });
+  },
+});
+
+// --- files -----------------------------------------------------------------
+
+Deno.test({
+  name: "Connection answers 404 to a symlink pointing outside the root",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const outside = await makeTree({ "outside.txt": "OUTSIDE SECRET\n" });
+    try {
+      const root = await makeTree(FILES);
+      try {
+        await Deno.symlink(`${outside}/outside.txt`, `${root}/link.txt`);
+        await Deno.symlink(outside, `${root}/linkdir`);
+        await Deno.symlink(`${root}/a.txt`, `${root}/inside-link.txt`);
+        const s = await startServer(root);
+        try {
+          for (const path of ["/link.txt", "/linkdir/outside.txt"]) {
+            const { responses } = await exchange(s.port, get(path));
+            assert.equal(responses[0].status, STATUS_CODE.NotFound, path);
+            assert.ok(!responses[0].text.includes("OUTSIDE SECRET"));
+          }
+          const { responses } = await exchange(s.port, get("/inside-link.txt"));
+          assertFile(responses[0], "a.txt");
+        } finally {
+          await s.close();
+        }
+      } finally {
+        await Deno.remove(root, { recursive: true });
+      }
+    } finally {
+      await Deno.remove(outside, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "Connection serves a 20 MiB file byte-exact over keep-alive",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const big = randomBytes(BIG_SIZE);
+    const expected = await sha256(big);
+    await withServer({ ...FILES, "big.bin": big }, async (port) => {
+      const conn = await connect(port);
+      try {
+        for (let round = 0; round < 2; round++) {
+          await writeAll(conn, bytes(get("/big.bin")));
+          const res = await withTimeout(readLarge(conn), 20000, "big file");
+          assert.equal(res.status, STATUS_CODE.OK);
+          assert.equal(res.headers["content-length"], String(BIG_SIZE));
+          assert.equal(res.headers.connection, undefined);
+          assert.equal(await sha256(res.body), expected);
+        }
+        await writeAll(conn, bytes(get("/a.txt")));
+        const next = await withTimeout(
+          new ResponseReader(conn).read(),
+          5000,
+          "a.txt",
+        );
+        assertFile(next, "a.txt");
+      } finally {
+        conn.close();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Connection survives a client that closes mid-response",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const root = await makeTree({
+      ...FILES,
+      "big.bin": new Uint8Array(BIG_SIZE),
+    });
+    try {
+      const s = await startServer(root);
+      try {
+        for (let round = 0; round < 3; round++) {
+          const conn = await connect(s.port);
+          try {
+            await writeAll(conn, bytes(get("/big.bin")));
+            const n = await conn.read(new Uint8Array(4096));
+            assert.ok(n !== null && n > 0);
+          } finally {
+            conn.close();
+          }
+        }
+        const { responses, closed } = await exchange(s.port, get("/a.txt"));
+        assertFile(responses[0], "a.txt");
+        assert.equal(closed, false);
+        // The aborted connections end on the server too.
+        for (let i = 0; i < 200 && s.server.connections > 0; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.equal(s.server.connections, 0);
+      } finally {
+        await s.close();
+      }
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+// --- timeouts --------------------------------------------------------------
+
+const TINY = { headerTimeout: 300, idleTimeout: 300 };
+
+Deno.test({
+  name:
+    "Connection is closed by the server when a head does not arrive in time",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    await withServer(FILES, async (port) => {
+      await t.step("nothing after the request line", async () => {
+        const start = Date.now();
+        const conn = await connect(port);
+        try {
+          await writeAll(conn, bytes("GET / HTTP/1.1\r\n"));
+          await waitClosed(conn);
+          const elapsed = Date.now() - start;
+          assert.ok(elapsed >= 250, `closed too early: ${elapsed} ms`);
+          assert.ok(elapsed < 5000, `closed too late: ${elapsed} ms`);
+        } finally {
+          conn.close();
+        }
+      });
+      await t.step("nothing at all", async () => {
+        const start = Date.now();
+        const conn = await connect(port);
+        try {
+          await waitClosed(conn);
+          assert.ok(Date.now() - start < 5000);
+        } finally {
+          conn.close();
+        }
+      });
+      await t.step("one byte every 100 ms", async () => {
+        const start = Date.now();
+        const conn = await connect(port);
+        try {
+          let closed = false;
+          // Settles (with the error, if any) once the server has closed.
+          const done = waitClosed(conn, 5000).then(
+            () => undefined,
+            (error: unknown) => error,
+          ).finally(() => closed = true);
+          const drip = bytes(
+            `GET /a.txt HTTP/1.1\r\nX-Slow: ${"s".repeat(100)}`,
+          );
+          let sent = 0;
+          for (; sent < drip.length && !closed; sent++) {
+            try {
+              await writeAll(conn, drip.subarray(sent, sent + 1));
+            } catch {
+              break; // reset by the server
+            }
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+          const error = await done;
+          if (error !== undefined) throw error;
+          const elapsed = Date.now() - start;
+          assert.ok(sent < drip.length, "the server waited for the whole drip");
+          assert.ok(sent >= 3, `closed after only ${sent} bytes`);
+          assert.ok(elapsed >= 250 && elapsed < 5000, `${elapsed} ms`);
+        } finally {
+          conn.close();
+        }
+      });
+    }, TINY);
+  },
+});
+
+Deno.test({
+  name: "Connection is closed by the server when kept alive idle too long",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withServer(FILES, async (port) => {
+      const conn = await connect(port);
+      try {
+        await writeAll(conn, bytes(get("/a.txt")));
+        const res = await withTimeout(
+          new ResponseReader(conn).read(),
+          5000,
+          "response",
+        );
+        assertFile(res, "a.txt");
+        assert.equal(res.headers.connection, undefined);
+        const start = Date.now();
+        assert.equal(await waitClosed(conn), 0);
+        const elapsed = Date.now() - start;
+        assert.ok(elapsed >= 200 && elapsed < 5000, `${elapsed} ms`);
+      } finally {
+        conn.close();
+      }
+    }, TINY);
+  },
+});

@@ -1,0 +1,1807 @@
+/**
+ * Integration tests of the request handler through a real socket: raw
+ * request bytes in, strictly parsed responses out.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  brotliCompressSync,
+  brotliDecompressSync,
+  gunzipSync,
+  gzipSync,
+} from "node:zlib";
+import type { HandlerOptions } from "../src/handler.ts";
+import { STATUS_CODE } from "../src/http/status.ts";
+import {
+  exchange,
+  makeTree,
+  type RawResponse,
+  SANITIZE,
+  startServer,
+} from "./test_util.ts";
+
+// ---------------------------------------------------------------------------
+// Fixtures and helpers
+// ---------------------------------------------------------------------------
+
+/** Every fixture file gets this mtime, so `Last-Modified` is known. */
+const FIXED_MTIME = new Date("2020-01-02T03:04:05.678Z");
+/** `Last-Modified` of the fixtures (the mtime floored to the second). */
+const LAST_MODIFIED = "Thu, 02 Jan 2020 03:04:05 GMT";
+const ONE_SECOND_EARLIER = "Thu, 02 Jan 2020 03:04:04 GMT";
+const ONE_HOUR_EARLIER = "Thu, 02 Jan 2020 02:04:05 GMT";
+const ONE_HOUR_LATER = "Thu, 02 Jan 2020 04:04:05 GMT";
+
+const IMF_FIXDATE =
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+/** A strong entity-tag: no `W/`, opaque etagc characters. */
+const STRONG_ETAG = /^"[\x21\x23-\x7e]+"$/;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+type Files = Record<string, string | Uint8Array>;
+type Fields = Record<string, string>;
+
+function utf8(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/** Deterministic binary content of `size` bytes (every byte value occurs). */
+function binary(size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i++) out[i] = (i * 31 + (i >> 8)) & 0xff;
+  return out;
+}
+
+/** Compressible text of exactly `size` bytes. */
+function script(size: number): string {
+  let text = "";
+  for (let i = 0; text.length < size; i++) {
+    text +=
+      `export function handler${i}(event) { return event.value + ${i}; }\n`;
+  }
+  return text.slice(0, size);
+}
+
+/** Raw bytes of one request; `Connection: close` so that exactly one response comes back. */
+function rawRequest(method: string, path: string, fields: Fields = {}): string {
+  let text = `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n`;
+  for (const [name, value] of Object.entries(fields)) {
+    text += `${name}: ${value}\r\n`;
+  }
+  return text + "Connection: close\r\n\r\n";
+}
+
+/** Sends one request on a fresh connection and reads its response. */
+async function request(
+  port: number,
+  method: string,
+  path: string,
+  fields: Fields = {},
+): Promise<RawResponse> {
+  const { responses, closed } = await exchange(
+    port,
+    rawRequest(method, path, fields),
+    { head: [method === "HEAD"] },
+  );
+  assert.equal(
+    closed,
+    true,
+    `${method} ${path}: closed after Connection: close`,
+  );
+  return responses[0];
+}
+
+function get(
+  port: number,
+  path: string,
+  fields?: Fields,
+): Promise<RawResponse> {
+  return request(port, "GET", path, fields);
+}
+
+function head(
+  port: number,
+  path: string,
+  fields?: Fields,
+): Promise<RawResponse> {
+  return request(port, "HEAD", path, fields);
+}
+
+/** Creates a temp tree, runs `fn`, and removes the tree. */
+async function withTree(
+  files: Files,
+  fn: (root: string) => Promise<void>,
+): Promise<void> {
+  const root = await makeTree(files);
+  try {
+    await fn(root);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+/** Sets the fixed mtime on every file of `files` under `root`. */
+async function touchAll(root: string, files: Files): Promise<void> {
+  for (const path of Object.keys(files)) {
+    await Deno.utime(`${root}/${path}`, FIXED_MTIME, FIXED_MTIME);
+  }
+}
+
+/** Serves `root` on 127.0.0.1 (port 0) while `fn` runs. */
+async function withServer(
+  root: string,
+  handler: HandlerOptions,
+  fn: (port: number) => Promise<void>,
+): Promise<void> {
+  const server = await startServer(root, { handler });
+  try {
+    await fn(server.port);
+  } finally {
+    await server.close();
+  }
+}
+
+/** A temp tree of `files` (fixed mtimes) served with `handler` while `fn` runs. */
+async function serveTree(
+  files: Files,
+  handler: HandlerOptions,
+  fn: (port: number, root: string) => Promise<void>,
+): Promise<void> {
+  await withTree(files, async (root) => {
+    await touchAll(root, files);
+    await withServer(root, handler, (port) => fn(port, root));
+  });
+}
+
+function latin1(bytes: Uint8Array): string {
+  let text = "";
+  for (const b of bytes) text += String.fromCharCode(b);
+  return text;
+}
+
+function fromLatin1(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+/** One part of a `multipart/byteranges` body. */
+interface BodyPart {
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+/** Parses a `multipart/byteranges` response with the boundary from its `Content-Type`. */
+function parseByteranges(res: RawResponse): BodyPart[] {
+  const type = res.headers["content-type"] ?? "";
+  const match =
+    /^multipart\/byteranges;[ \t]*boundary=("?)([0-9A-Za-z'()+_,.\/:=? -]{1,70})\1$/
+      .exec(type);
+  assert.ok(match, `multipart Content-Type with a boundary: "${type}"`);
+  const boundary = match[2];
+  let text = latin1(res.body);
+  if (text.startsWith("--")) text = "\r\n" + text;
+  const pieces = text.split(`\r\n--${boundary}`);
+  assert.equal(pieces[0], "", "no preamble before the first delimiter");
+  const last = pieces.pop()!;
+  assert.match(last, /^--(\r\n)?$/, "close delimiter at the end");
+  return pieces.slice(1).map((piece) => {
+    assert.ok(piece.startsWith("\r\n"), "CRLF after the delimiter");
+    const end = piece.indexOf("\r\n\r\n");
+    assert.ok(end >= 0, "part head ends with an empty line");
+    const headers: Record<string, string> = {};
+    for (const line of piece.slice(2, end).split("\r\n")) {
+      if (line === "") continue;
+      const colon = line.indexOf(":");
+      assert.ok(colon > 0, `part header line: "${line}"`);
+      headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1)
+        .trim();
+    }
+    return { headers, body: fromLatin1(piece.slice(end + 4)) };
+  });
+}
+
+/** Asserts a 200 carrying all of `content`. */
+function assertFull(
+  res: RawResponse,
+  content: Uint8Array,
+  label: string,
+): void {
+  assert.equal(res.status, STATUS_CODE.OK, `${label}: status`);
+  assert.equal(res.headers["content-range"], undefined, `${label}: no range`);
+  assert.equal(
+    res.headers["content-length"],
+    String(content.length),
+    `${label}: Content-Length`,
+  );
+  assert.deepEqual(res.body, content, `${label}: body`);
+}
+
+/** Polls `check` up to 40 times, 25 ms apart; true once it holds. */
+async function eventually(check: () => Promise<boolean>): Promise<boolean> {
+  for (let i = 0; i < 40; i++) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// Headers of file responses
+// ---------------------------------------------------------------------------
+
+Deno.test({
+  name: "Handler.handle() sends Date, Server, type, length and validators",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const wasm = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+    const files: Files = {
+      "index.html": "<!doctype html><title>home</title>",
+      "page.html": "<!doctype html><p>page</p>",
+      "app.wasm": wasm,
+      "data.json": '{"a":1}',
+      "style.css": "body{color:red}",
+      "notes.txt": "plain notes\n",
+      "blob.bin": binary(300),
+    };
+    const cases: { path: string; type: string; body: Uint8Array }[] = [
+      {
+        path: "/",
+        type: "text/html; charset=utf-8",
+        body: utf8(files["index.html"] as string),
+      },
+      {
+        path: "/page.html",
+        type: "text/html; charset=utf-8",
+        body: utf8(files["page.html"] as string),
+      },
+      { path: "/app.wasm", type: "application/wasm", body: wasm },
+      {
+        path: "/data.json",
+        type: "application/json",
+        body: utf8(files["data.json"] as string),
+      },
+      {
+        path: "/style.css",
+        type: "text/css; charset=utf-8",
+        body: utf8(files["style.css"] as string),
+      },
+      {
+        path: "/notes.txt",
+        type: "text/plain; charset=utf-8",
+        body: utf8(files["notes.txt"] as string),
+      },
+      {
+        path: "/blob.bin",
+        type: "application/octet-stream",
+        body: binary(300),
+      },
+    ];
+    await serveTree(files, {}, async (port) => {
+      for (const c of cases) {
+        const res = await get(port, c.path);
+        assert.equal(res.statusLine, "HTTP/1.1 200 OK", c.path);
+        assert.match(res.headers["date"] ?? "", IMF_FIXDATE, `${c.path} Date`);
+        assert.equal(res.headers["server"], "static-srv", `${c.path} Server`);
+        assert.equal(res.headers["content-type"], c.type, `${c.path} type`);
+        assert.equal(
+          res.headers["content-length"],
+          String(c.body.length),
+          `${c.path} Content-Length`,
+        );
+        assert.equal(res.headers["accept-ranges"], "bytes", c.path);
+        assert.match(res.headers["etag"] ?? "", STRONG_ETAG, `${c.path} ETag`);
+        assert.equal(res.headers["last-modified"], LAST_MODIFIED, c.path);
+        assert.equal(res.headers["vary"], undefined, `${c.path} no Vary`);
+        assert.deepEqual(res.body, c.body, `${c.path} body`);
+
+        // HEAD: the same head, no body.
+        const h = await head(port, c.path);
+        assert.equal(h.status, STATUS_CODE.OK, `HEAD ${c.path}`);
+        for (
+          const name of [
+            "server",
+            "content-type",
+            "content-length",
+            "accept-ranges",
+            "etag",
+            "last-modified",
+          ]
+        ) {
+          assert.equal(
+            h.headers[name],
+            res.headers[name],
+            `HEAD ${c.path} ${name}`,
+          );
+        }
+        assert.match(h.headers["date"] ?? "", IMF_FIXDATE);
+        assert.equal(h.body.length, 0, `HEAD ${c.path} has no body`);
+      }
+      // The same file by two names has the same validators.
+      const viaRoot = await get(port, "/");
+      const viaName = await get(port, "/index.html");
+      assert.equal(viaRoot.headers["etag"], viaName.headers["etag"]);
+    });
+  },
+});
+
+Deno.test({
+  name: "Handler.handle() changes the ETag with the size or the mtime",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const files: Files = { "a.txt": "aaaa", "b.txt": "bbbbb", "c.txt": "cccc" };
+    await serveTree(files, {}, async (port, root) => {
+      const later = new Date(FIXED_MTIME.getTime() + 1000);
+      await Deno.utime(`${root}/c.txt`, later, later);
+      const a = await get(port, "/a.txt");
+      const b = await get(port, "/b.txt");
+      const c = await get(port, "/c.txt");
+      assert.notEqual(a.headers["etag"], b.headers["etag"], "sizes differ");
+      assert.notEqual(a.headers["etag"], c.headers["etag"], "mtimes differ");
+      assert.equal(c.headers["last-modified"], "Thu, 02 Jan 2020 03:04:06 GMT");
+    });
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Conditional requests
+// ---------------------------------------------------------------------------
+
+interface ConditionalCase {
+  name: string;
+  fields: (etag: string) => Fields;
+  status: number;
+}
+
+const CONDITIONAL_CASES: ConditionalCase[] = [
+  {
+    name: "If-None-Match with the ETag",
+    fields: (etag) => ({ "If-None-Match": etag }),
+    status: STATUS_CODE.NotModified,
+  },
+  {
+    name: "If-None-Match list containing the ETag",
+    fields: (etag) => ({ "If-None-Match": `"other", ${etag} , "more"` }),
+    status: STATUS_CODE.NotModified,
+  },
+  {
+    name: "If-None-Match: *",
+    fields: () => ({ "If-None-Match": "*" }),
+    status: STATUS_CODE.NotModified,
+  },
+  {
+    name: "If-None-Match weak form (weak comparison)",
+    fields: (etag) => ({ "If-None-Match": `W/${etag}` }),
+    status: STATUS_CODE.NotModified,
+  },
+  {
+    name: "If-None-Match not matching",
+    fields: () => ({ "If-None-Match": '"nope"' }),
+    status: STATUS_CODE.OK,
+  },
+  {
+    name: "If-Modified-Since equal to Last-Modified",
+    fields: () => ({ "If-Modified-Since": LAST_MODIFIED }),
+    status: STATUS_CODE.NotModified,
+  },
+  {
+    name: "If-Modified-Since later",
+    fields: () => ({ "If-Modified-Since": ONE_HOUR_LATER }),
+    status: STATUS_CODE.NotModified,
+  },
+  {
+    name: "If-Modified-Since one second earlier",
+    fields: () => ({ "If-Modified-Since": ONE_SECOND_EARLIER }),
+    status: STATUS_CODE.OK,
+  },
+  {
+    name: "If-Modified-Since earlier",
+    fields: () => ({ "If-Modified-Since": ONE_HOUR_EARLIER }),
+    status: STATUS_CODE.OK,
+  },
+  {
+    name: "If-Modified-Since ignored beside a non-matching If-None-Match",
+    fields: () => ({
+      "If-None-Match": '"nope"',
+      "If-Modified-Since": ONE_HOUR_LATER,
+    }),
+    status: STATUS_CODE.OK,
+  },
+  {
+    name: "If-Modified-Since as an RFC 850 date",
+    fields: () => ({ "If-Modified-Since": "Thursday, 02-Jan-20 03:04:05 GMT" }),
+    status: STATUS_CODE.NotModified,
+  },
+  {
+    name: "If-Modified-Since as an asctime date",
+    fields: () => ({ "If-Modified-Since": "Thu Jan  2 03:04:05 2020" }),
+    status: STATUS_CODE.NotModified,
+  },
+  {
+    name: "If-Modified-Since with an invalid date",
+    fields: () => ({ "If-Modified-Since": "not a date" }),
+    status: STATUS_CODE.OK,
+  },
+  {
+    name: "If-Modified-Since with an impossible date",
+    fields: () => ({ "If-Modified-Since": "Thu, 31 Feb 2099 00:00:00 GMT" }),
+    status: STATUS_CODE.OK,
+  },
+  {
+    name: "If-Match with the ETag",
+    fields: (etag) => ({ "If-Match": etag }),
+    status: STATUS_CODE.OK,
+  },
+  {
+    name: "If-Match: *",
+    fields: () => ({ "If-Match": "*" }),
+    status: STATUS_CODE.OK,
+  },
+  {
+    name: "If-Match mismatch",
+    fields: () => ({ "If-Match": '"nope"' }),
+    status: STATUS_CODE.PreconditionFailed,
+  },
+  {
+    name: "If-Match weak form (strong comparison fails)",
+    fields: (etag) => ({ "If-Match": `W/${etag}` }),
+    status: STATUS_CODE.PreconditionFailed,
+  },
+  {
+    name: "If-Unmodified-Since earlier than mtime",
+    fields: () => ({ "If-Unmodified-Since": ONE_HOUR_EARLIER }),
+    status: STATUS_CODE.PreconditionFailed,
+  },
+  {
+    name: "If-Unmodified-Since equal to Last-Modified",
+    fields: () => ({ "If-Unmodified-Since": LAST_MODIFIED }),
+    status: STATUS_CODE.OK,
+  },
+  {
+    name: "If-Unmodified-Since invalid",
+    fields: () => ({ "If-Unmodified-Since": "yesterday" }),
+    status: STATUS_CODE.OK,
+  },
+  {
+    name: "If-Match wins over If-None-Match",
+    fields: (etag) => ({ "If-Match": '"nope"', "If-None-Match": etag }),
+    status: STATUS_CODE.PreconditionFailed,
+  },
+  {
+    name: "If-Match matching, then If-None-Match matching",
+    fields: (etag) => ({ "If-Match": etag, "If-None-Match": etag }),
+    status: STATUS_CODE.NotModified,
+  },
+];
+
+Deno.test({
+  name: "Handler.handle() evaluates preconditions for GET and HEAD",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const content = "<!doctype html><p>conditional</p>\n";
+    await serveTree({ "page.html": content }, {}, async (port) => {
+      const first = await get(port, "/page.html");
+      const etag = first.headers["etag"];
+      assert.match(etag, STRONG_ETAG);
+      for (const method of ["GET", "HEAD"]) {
+        for (const c of CONDITIONAL_CASES) {
+          const label = `${method} ${c.name}`;
+          const res = await request(port, method, "/page.html", c.fields(etag));
+          assert.equal(res.status, c.status, label);
+          assert.match(res.headers["date"] ?? "", IMF_FIXDATE, label);
+          if (c.status === STATUS_CODE.NotModified) {
+            assert.equal(res.statusLine, "HTTP/1.1 304 Not Modified", label);
+            assert.equal(res.headers["etag"], etag, `${label}: ETag`);
+            assert.equal(res.headers["last-modified"], LAST_MODIFIED, label);
+            assert.equal(res.body.length, 0, `${label}: no body`);
+            assert.equal(res.headers["vary"], undefined, `${label}: no Vary`);
+            assert.equal(res.headers["cache-control"], undefined, label);
+          } else if (c.status === STATUS_CODE.OK) {
+            assert.equal(res.headers["etag"], etag, label);
+            assert.equal(res.headers["content-length"], String(content.length));
+            assert.equal(res.text, method === "GET" ? content : "", label);
+          } else {
+            assert.equal(
+              res.headers["content-type"],
+              "text/html; charset=utf-8",
+            );
+            assert.equal(res.headers["etag"], undefined, `${label}: no ETag`);
+          }
+        }
+      }
+    });
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Ranges
+// ---------------------------------------------------------------------------
+
+type RangeExpectation =
+  | { status: typeof STATUS_CODE.OK }
+  | { status: typeof STATUS_CODE.RangeNotSatisfiable }
+  | { status: typeof STATUS_CODE.PartialContent; ranges: [number, number][] };
+
+interface RangeCase {
+  name: string;
+  range: (size: number) => string;
+  expect: (size: number) => RangeExpectation;
+}
+
+const FULL = { status: STATUS_CODE.OK } as const;
+
+function partial(...ranges: [number, number][]): RangeExpectation {
+  return { status: STATUS_CODE.PartialContent, ranges };
+}
+
+function oneByteSpecs(count: number): string {
+  return "bytes=" +
+    Array.from({ length: count }, (_, i) => `${2 * i}-${2 * i}`).join(",");
+}
+
+const RANGE_CASES: RangeCase[] = [
+  {
+    name: "first bytes",
+    range: () => "bytes=0-4",
+    expect: () => partial([0, 4]),
+  },
+  {
+    name: "open end",
+    range: () => "bytes=5-",
+    expect: (n) => partial([5, n - 1]),
+  },
+  {
+    name: "suffix",
+    range: () => "bytes=-3",
+    expect: (n) => partial([n - 3, n - 1]),
+  },
+  {
+    name: "end clamped",
+    range: (n) => `bytes=${n - 4}-${n + 1000}`,
+    expect: (n) => partial([n - 4, n - 1]),
+  },
+  {
+    name: "suffix longer than the file",
+    range: (n) => `bytes=-${n + 50}`,
+    expect: (n) => partial([0, n - 1]),
+  },
+  {
+    name: "middle",
+    range: (n) => `bytes=${n >> 1}-${(n >> 1) + 9}`,
+    expect: (n) => partial([n >> 1, (n >> 1) + 9]),
+  },
+  {
+    name: "optional whitespace",
+    range: () => "bytes= 0-1 , 3-4",
+    expect: () => partial([0, 1], [3, 4]),
+  },
+  {
+    name: "last byte",
+    range: (n) => `bytes=${n - 1}-${n - 1}`,
+    expect: (n) => partial([n - 1, n - 1]),
+  },
+  {
+    name: "unsatisfiable",
+    range: (n) => `bytes=${Math.max(999, n)}-`,
+    expect: () => ({ status: STATUS_CODE.RangeNotSatisfiable }),
+  },
+  {
+    name: "unsatisfiable suffix of zero",
+    range: () => "bytes=-0",
+    expect: () => ({ status: STATUS_CODE.RangeNotSatisfiable }),
+  },
+  { name: "malformed", range: () => "bytes=abc", expect: () => FULL },
+  { name: "reversed", range: () => "bytes=5-2", expect: () => FULL },
+  { name: "unknown unit", range: () => "items=0-4", expect: () => FULL },
+  { name: "no equals sign", range: () => "bytes 0-4", expect: () => FULL },
+  { name: "empty set", range: () => "bytes=", expect: () => FULL },
+  {
+    name: "two ranges",
+    range: () => "bytes=0-1,5-7",
+    expect: () => partial([0, 1], [5, 7]),
+  },
+  {
+    name: "two ranges in request order",
+    range: () => "bytes=10-12,0-2",
+    expect: () => partial([10, 12], [0, 2]),
+  },
+  {
+    name: "a range and a suffix",
+    range: () => "bytes=0-0,-1",
+    expect: (n) => partial([0, 0], [n - 1, n - 1]),
+  },
+  {
+    name: "16 ranges",
+    range: () => oneByteSpecs(16),
+    expect: () =>
+      partial(
+        ...Array.from(
+          { length: 16 },
+          (_, i): [number, number] => [2 * i, 2 * i],
+        ),
+      ),
+  },
+  { name: "17 ranges", range: () => oneByteSpecs(17), expect: () => FULL },
+  { name: "overlapping", range: () => "bytes=0-5,3-8", expect: () => FULL },
+  {
+    name: "overlapping out of order",
+    range: () => "bytes=10-20,0-10",
+    expect: () => FULL,
+  },
+];
+
+/** Asserts the response to a range request against the expectation. */
+function assertRange(
+  res: RawResponse,
+  content: Uint8Array,
+  type: string,
+  expected: RangeExpectation,
+  label: string,
+  isHead = false,
+): void {
+  const size = content.length;
+  assert.equal(res.status, expected.status, `${label}: status`);
+  if (expected.status === STATUS_CODE.OK) {
+    if (isHead) {
+      assert.equal(res.headers["content-length"], String(size), label);
+      assert.equal(res.headers["content-range"], undefined, label);
+    } else {
+      assertFull(res, content, label);
+    }
+    return;
+  }
+  if (expected.status === STATUS_CODE.RangeNotSatisfiable) {
+    assert.equal(res.statusLine, "HTTP/1.1 416 Range Not Satisfiable", label);
+    assert.equal(res.headers["content-range"], `bytes */${size}`, label);
+    return;
+  }
+  assert.equal(res.statusLine, "HTTP/1.1 206 Partial Content", label);
+  assert.equal(res.headers["accept-ranges"], "bytes", label);
+  assert.match(res.headers["etag"] ?? "", STRONG_ETAG, label);
+  if (expected.ranges.length === 1) {
+    const [start, end] = expected.ranges[0];
+    assert.equal(
+      res.headers["content-range"],
+      `bytes ${start}-${end}/${size}`,
+      `${label}: Content-Range`,
+    );
+    assert.equal(res.headers["content-type"], type, `${label}: type`);
+    assert.equal(
+      res.headers["content-length"],
+      String(end - start + 1),
+      `${label}: Content-Length`,
+    );
+    if (!isHead) {
+      assert.deepEqual(res.body, content.subarray(start, end + 1), label);
+    }
+    return;
+  }
+  assert.equal(res.headers["content-range"], undefined, `${label}: top level`);
+  if (isHead) {
+    assert.match(res.headers["content-type"], /^multipart\/byteranges; /);
+    return;
+  }
+  assert.equal(res.headers["content-length"], String(res.body.length), label);
+  const parts = parseByteranges(res);
+  assert.equal(parts.length, expected.ranges.length, `${label}: part count`);
+  expected.ranges.forEach(([start, end], i) => {
+    const part = parts[i];
+    assert.equal(
+      part.headers["content-type"],
+      type,
+      `${label}: part ${i} type`,
+    );
+    assert.equal(
+      part.headers["content-range"],
+      `bytes ${start}-${end}/${size}`,
+      `${label}: part ${i} Content-Range`,
+    );
+    assert.deepEqual(
+      part.body,
+      content.subarray(start, end + 1),
+      `${label}: part ${i} bytes`,
+    );
+  });
+}
+
+const SMALL_TEXT = utf8("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ");
+const BIG_BINARY = binary(100 * 1024);
+
+/** The same range cases over a file held in memory and one streamed from disk. */
+const RANGE_FILES = [
+  {
+    path: "/small.txt",
+    content: SMALL_TEXT,
+    type: "text/plain; charset=utf-8",
+  },
+  {
+    path: "/big.bin",
+    content: BIG_BINARY,
+    type: "application/octet-stream",
+  },
+];
+
+const RANGE_TREE: Files = {
+  "small.txt": SMALL_TEXT,
+  "big.bin": BIG_BINARY,
+  "empty.txt": "",
+};
+
+Deno.test({
+  name: "Handler.handle() answers Range requests from memory and from disk",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await serveTree(RANGE_TREE, { maxCachedFile: 1024 }, async (port) => {
+      for (const file of RANGE_FILES) {
+        const size = file.content.length;
+        assertFull(await get(port, file.path), file.content, file.path);
+        for (const c of RANGE_CASES) {
+          const range = c.range(size);
+          const label = `${file.path} ${c.name} (${range.slice(0, 40)})`;
+          const res = await get(port, file.path, { Range: range });
+          assertRange(res, file.content, file.type, c.expect(size), label);
+        }
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Handler.handle() answers HEAD with Range like GET, without a body",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await serveTree(RANGE_TREE, { maxCachedFile: 1024 }, async (port) => {
+      for (const file of RANGE_FILES) {
+        const size = file.content.length;
+        for (const c of RANGE_CASES) {
+          const range = c.range(size);
+          const label = `HEAD ${file.path} ${c.name}`;
+          const res = await head(port, file.path, { Range: range });
+          assertRange(
+            res,
+            file.content,
+            file.type,
+            c.expect(size),
+            label,
+            true,
+          );
+          assert.equal(res.body.length, 0, label);
+        }
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Handler.handle() honours If-Range with an ETag or a date",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await serveTree(RANGE_TREE, { maxCachedFile: 1024 }, async (port) => {
+      for (const file of RANGE_FILES) {
+        const etag = (await head(port, file.path)).headers["etag"];
+        const cases: { name: string; ifRange: string; partial: boolean }[] = [
+          { name: "current ETag", ifRange: etag, partial: true },
+          { name: "stale ETag", ifRange: '"0-0"', partial: false },
+          { name: "weak current ETag", ifRange: `W/${etag}`, partial: false },
+          {
+            name: "date equal to Last-Modified",
+            ifRange: LAST_MODIFIED,
+            partial: true,
+          },
+          { name: "earlier date", ifRange: ONE_HOUR_EARLIER, partial: false },
+          { name: "later date", ifRange: ONE_HOUR_LATER, partial: false },
+          { name: "garbage", ifRange: "whenever", partial: false },
+        ];
+        for (const c of cases) {
+          const label = `${file.path} If-Range ${c.name}`;
+          const res = await get(port, file.path, {
+            Range: "bytes=2-6",
+            "If-Range": c.ifRange,
+          });
+          assertRange(
+            res,
+            file.content,
+            file.type,
+            c.partial ? partial([2, 6]) : FULL,
+            label,
+          );
+        }
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Handler.handle() ignores Range on an empty file",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await serveTree(RANGE_TREE, {}, async (port) => {
+      for (const range of ["bytes=0-4", "bytes=-3", "bytes=0-", "bytes=5-"]) {
+        const res = await get(port, "/empty.txt", { Range: range });
+        assertFull(res, new Uint8Array(), `empty ${range}`);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Handler.handle() streams a whole file larger than maxCachedFile",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await serveTree(RANGE_TREE, { maxCachedFile: 1024 }, async (port) => {
+      // Twice on one kept-alive connection: the streamed body is framed exactly.
+      const req = `GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n` +
+        `GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=50000-50099\r\n\r\n`;
+      const { responses, closed } = await exchange(port, req, { count: 2 });
+      assert.equal(closed, false);
+      assertFull(responses[0], BIG_BINARY, "whole");
+      assertRange(
+        responses[1],
+        BIG_BINARY,
+        "application/octet-stream",
+        partial([50000, 50099]),
+        "middle",
+      );
+    });
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Precompressed sidecars
+// ---------------------------------------------------------------------------
+
+Deno.test({
+  name: "Handler.handle() serves precompressed sidecars by Accept-Encoding",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const css = "body { color: rebeccapurple; margin: 0 auto; }\n".repeat(20);
+    const br = brotliCompressSync(utf8(css));
+    const gz = gzipSync(utf8(css));
+    const files: Files = {
+      "style.css": css,
+      "style.css.br": br,
+      "style.css.gz": gz,
+    };
+    const cases: {
+      accept: string | undefined;
+      coding: "br" | "gzip" | null;
+    }[] = [
+      { accept: "br, gzip", coding: "br" },
+      { accept: "gzip;q=1, br;q=0.5", coding: "gzip" },
+      { accept: "gzip", coding: "gzip" },
+      { accept: "x-gzip", coding: "gzip" },
+      { accept: "*", coding: "br" },
+      { accept: "gzip, deflate, br, zstd", coding: "br" },
+      { accept: "br;q=0, gzip;q=0", coding: null },
+      { accept: "identity", coding: null },
+      { accept: "deflate", coding: null },
+      { accept: "", coding: null },
+      { accept: undefined, coding: null },
+    ];
+    const expectedBody = {
+      br: new Uint8Array(br),
+      gzip: new Uint8Array(gz),
+      identity: utf8(css),
+    };
+    await serveTree(files, {}, async (port) => {
+      const etags = new Map<string, string>();
+      for (const c of cases) {
+        const label = `Accept-Encoding: ${c.accept}`;
+        const fields: Fields = c.accept === undefined
+          ? {}
+          : { "Accept-Encoding": c.accept };
+        const res = await get(port, "/style.css", fields);
+        const key = c.coding ?? "identity";
+        assert.equal(res.status, STATUS_CODE.OK, label);
+        assert.equal(
+          res.headers["content-encoding"],
+          c.coding ?? undefined,
+          label,
+        );
+        assert.equal(res.headers["vary"], "Accept-Encoding", `${label}: Vary`);
+        assert.equal(
+          res.headers["content-type"],
+          "text/css; charset=utf-8",
+          label,
+        );
+        assert.equal(
+          res.headers["content-length"],
+          String(res.body.length),
+          label,
+        );
+        assert.match(res.headers["etag"] ?? "", STRONG_ETAG, label);
+        assert.deepEqual(res.body, expectedBody[key], `${label}: body`);
+        const seen = etags.get(key);
+        if (seen !== undefined) assert.equal(res.headers["etag"], seen, label);
+        etags.set(key, res.headers["etag"]);
+      }
+      assert.equal(decoder.decode(brotliDecompressSync(expectedBody.br)), css);
+      assert.equal(new Set(etags.values()).size, 3, "three distinct ETags");
+
+      // Revalidating the br variant: 304 with its ETag and Vary.
+      const brEtag = etags.get("br")!;
+      const revalidated = await get(port, "/style.css", {
+        "Accept-Encoding": "br",
+        "If-None-Match": brEtag,
+      });
+      assert.equal(revalidated.status, STATUS_CODE.NotModified);
+      assert.equal(revalidated.headers["etag"], brEtag);
+      assert.equal(revalidated.headers["vary"], "Accept-Encoding");
+      // The identity ETag does not validate the br variant.
+      const other = await get(port, "/style.css", {
+        "Accept-Encoding": "br",
+        "If-None-Match": etags.get("identity")!,
+      });
+      assert.equal(other.status, STATUS_CODE.OK);
+      assert.equal(other.headers["content-encoding"], "br");
+      // A range is served from the identity bytes.
+      const ranged = await get(port, "/style.css", {
+        "Accept-Encoding": "br, gzip",
+        Range: "bytes=0-3",
+      });
+      assert.equal(ranged.status, STATUS_CODE.PartialContent);
+      assert.equal(ranged.headers["content-encoding"], undefined);
+      assert.equal(ranged.headers["etag"], etags.get("identity"));
+      assert.equal(ranged.headers["vary"], "Accept-Encoding");
+      assert.equal(ranged.text, css.slice(0, 4));
+      // HEAD of the gzip variant: its length and ETag.
+      const h = await head(port, "/style.css", { "Accept-Encoding": "gzip" });
+      assert.equal(h.headers["content-encoding"], "gzip");
+      assert.equal(h.headers["content-length"], String(gz.length));
+      assert.equal(h.headers["etag"], etags.get("gzip"));
+    });
+  },
+});
+
+Deno.test({
+  name: "Handler.handle() does not serve a sidecar whose original is missing",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await serveTree(
+      { "x.js.gz": gzipSync(utf8("let x = 1;")) },
+      {},
+      async (port) => {
+        for (const accept of ["gzip", "br, gzip", undefined]) {
+          const fields: Fields = accept === undefined
+            ? {}
+            : { "Accept-Encoding": accept };
+          const res = await get(port, "/x.js", fields);
+          assert.equal(
+            res.status,
+            STATUS_CODE.NotFound,
+            `Accept-Encoding: ${accept}`,
+          );
+          assert.equal(res.headers["content-encoding"], undefined);
+        }
+      },
+    );
+  },
+});
+
+// ---------------------------------------------------------------------------
+// On-the-fly compression
+// ---------------------------------------------------------------------------
+
+const COMPRESS_JS = script(4096);
+const COMPRESS_HTML = "<!doctype html>\n" +
+  "<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit.</p>\n"
+    .repeat(80).slice(0, 4000 - 16);
+const COMPRESS_PNG = binary(4096);
+const COMPRESS_TREE: Files = {
+  "app.js": COMPRESS_JS,
+  "page.html": COMPRESS_HTML,
+  "image.png": COMPRESS_PNG,
+  "small.js": script(200),
+};
+
+function decode(coding: string, body: Uint8Array): string {
+  return decoder.decode(
+    coding === "gzip" ? gunzipSync(body) : brotliDecompressSync(body),
+  );
+}
+
+for (const maxCachedFile of [undefined, 1024]) {
+  const where = maxCachedFile === undefined ? "memory" : "disk";
+  Deno.test({
+    name:
+      `Handler.handle() compresses on the fly with compress: true (from ${where})`,
+    ...SANITIZE,
+    async fn(): Promise<void> {
+      const options: HandlerOptions = { compress: true, maxCachedFile };
+      await serveTree(COMPRESS_TREE, options, async (port) => {
+        const cases = [
+          {
+            path: "/app.js",
+            content: COMPRESS_JS,
+            type: "text/javascript; charset=utf-8",
+          },
+          {
+            path: "/page.html",
+            content: COMPRESS_HTML,
+            type: "text/html; charset=utf-8",
+          },
+        ];
+        for (const c of cases) {
+          assert.ok(c.content.length >= 4000);
+          const identity = await get(port, c.path);
+          assert.equal(identity.text, c.content);
+          assert.equal(identity.headers["content-encoding"], undefined);
+          assert.equal(identity.headers["vary"], "Accept-Encoding", c.path);
+          for (const coding of ["gzip", "br"]) {
+            const label = `${c.path} ${coding}`;
+            const res = await get(port, c.path, { "Accept-Encoding": coding });
+            assert.equal(res.status, STATUS_CODE.OK, label);
+            assert.equal(res.headers["content-encoding"], coding, label);
+            assert.equal(res.headers["vary"], "Accept-Encoding", label);
+            assert.equal(res.headers["content-type"], c.type, label);
+            assert.equal(
+              res.headers["content-length"],
+              String(res.body.length),
+              label,
+            );
+            assert.ok(res.body.length < c.content.length, `${label}: smaller`);
+            assert.equal(decode(coding, res.body), c.content, `${label}: body`);
+            assert.match(res.headers["etag"] ?? "", STRONG_ETAG, label);
+            assert.notEqual(
+              res.headers["etag"],
+              identity.headers["etag"],
+              label,
+            );
+
+            // Twice more on one connection: the same bytes and ETag.
+            const req = rawRequest("GET", c.path, { "Accept-Encoding": coding })
+              .replace("Connection: close\r\n", "");
+            const { responses } = await exchange(port, req + req, { count: 2 });
+            for (const again of responses) {
+              assert.deepEqual(again.body, res.body, `${label}: same bytes`);
+              assert.equal(again.headers["etag"], res.headers["etag"], label);
+            }
+
+            // HEAD announces the compressed length.
+            const h = await head(port, c.path, { "Accept-Encoding": coding });
+            assert.equal(h.headers["content-encoding"], coding, label);
+            assert.equal(h.headers["content-length"], String(res.body.length));
+            assert.equal(h.headers["etag"], res.headers["etag"], label);
+
+            // Revalidation of the compressed variant.
+            const nm = await get(port, c.path, {
+              "Accept-Encoding": coding,
+              "If-None-Match": res.headers["etag"],
+            });
+            assert.equal(nm.status, STATUS_CODE.NotModified, label);
+            assert.equal(nm.headers["etag"], res.headers["etag"], label);
+            assert.equal(nm.headers["vary"], "Accept-Encoding", label);
+          }
+        }
+
+        // Not compressed: an image, a range, a file under 256 bytes.
+        const png = await get(port, "/image.png", {
+          "Accept-Encoding": "gzip, br",
+        });
+        assert.equal(png.headers["content-encoding"], undefined, "png");
+        assert.equal(png.headers["content-type"], "image/png");
+        assert.deepEqual(png.body, COMPRESS_PNG);
+
+        const ranged = await get(port, "/app.js", {
+          "Accept-Encoding": "gzip, br",
+          Range: "bytes=100-199",
+        });
+        assert.equal(ranged.status, STATUS_CODE.PartialContent);
+        assert.equal(ranged.headers["content-encoding"], undefined, "range");
+        assert.equal(ranged.headers["content-range"], "bytes 100-199/4096");
+        assert.equal(ranged.text, COMPRESS_JS.slice(100, 200));
+
+        const small = await get(port, "/small.js", {
+          "Accept-Encoding": "gzip, br",
+        });
+        assert.equal(small.headers["content-encoding"], undefined, "small");
+        assert.equal(small.text, script(200));
+      });
+    },
+  });
+}
+
+Deno.test({
+  name: "Handler.handle() does not compress without compress: true",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await serveTree(COMPRESS_TREE, {}, async (port) => {
+      const res = await get(port, "/app.js", { "Accept-Encoding": "gzip, br" });
+      assert.equal(res.headers["content-encoding"], undefined);
+      assert.equal(res.headers["vary"], undefined);
+      assert.equal(res.text, COMPRESS_JS);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() does not mix up compressed copies of files with equal size and mtime",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // Same size, same mtime (as after `tar x` or `cp -p`): equal ETags, since
+    // an ETag only identifies a representation of one URL. Each file must
+    // still get its own compressed bytes.
+    const one = script(4096);
+    const two = "/* other */ " +
+      script(4096 - 12).replaceAll("handler", "HANDLER");
+    assert.equal(two.length, one.length);
+    const files: Files = { "one.js": one, "two.js": two };
+    for (const maxCachedFile of [undefined, 1024]) {
+      await serveTree(
+        files,
+        { compress: true, maxCachedFile },
+        async (port) => {
+          for (const coding of ["gzip", "br"]) {
+            for (
+              const [path, content] of [["/one.js", one], ["/two.js", two]]
+            ) {
+              const res = await get(port, path, { "Accept-Encoding": coding });
+              assert.equal(res.headers["content-encoding"], coding, path);
+              assert.equal(
+                decode(coding, res.body).slice(0, 40),
+                content.slice(0, 40),
+                `${path} ${coding} (maxCachedFile ${maxCachedFile}): own bytes`,
+              );
+            }
+          }
+        },
+      );
+    }
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Cache-Control, extra headers, CORS
+// ---------------------------------------------------------------------------
+
+Deno.test({
+  name: "Handler.handle() adds cacheControl and extra headers",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const options: HandlerOptions = {
+      cacheControl: "max-age=60",
+      headers: [["X-Frame-Options", "DENY"]],
+    };
+    await serveTree({ "a.txt": "hello world" }, options, async (port) => {
+      const ok = await get(port, "/a.txt");
+      assert.equal(ok.status, STATUS_CODE.OK);
+      assert.equal(ok.headers["cache-control"], "max-age=60");
+      assert.equal(ok.headers["x-frame-options"], "DENY");
+
+      const notModified = await get(port, "/a.txt", {
+        "If-None-Match": ok.headers["etag"],
+      });
+      assert.equal(notModified.status, STATUS_CODE.NotModified);
+      assert.equal(notModified.headers["cache-control"], "max-age=60");
+      assert.equal(notModified.headers["x-frame-options"], "DENY");
+
+      const h = await head(port, "/a.txt");
+      assert.equal(h.headers["cache-control"], "max-age=60");
+      assert.equal(h.headers["x-frame-options"], "DENY");
+
+      const ranged = await get(port, "/a.txt", { Range: "bytes=0-1" });
+      assert.equal(ranged.status, STATUS_CODE.PartialContent);
+      assert.equal(ranged.headers["cache-control"], "max-age=60");
+      assert.equal(ranged.headers["x-frame-options"], "DENY");
+
+      const missing = await get(port, "/missing.txt");
+      assert.equal(missing.status, STATUS_CODE.NotFound);
+      assert.equal(missing.headers["x-frame-options"], "DENY");
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() sends CORS headers and answers preflights with cors: true",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const files: Files = { "a.txt": "cors" };
+    const preflight = {
+      Origin: "https://example.com",
+      "Access-Control-Request-Method": "GET",
+    };
+    await serveTree(files, { cors: true }, async (port) => {
+      const ok = await get(port, "/a.txt", { Origin: "https://example.com" });
+      assert.equal(ok.status, STATUS_CODE.OK);
+      assert.equal(ok.headers["access-control-allow-origin"], "*");
+
+      const missing = await get(port, "/nope.txt");
+      assert.equal(missing.status, STATUS_CODE.NotFound);
+      assert.equal(missing.headers["access-control-allow-origin"], "*");
+
+      const nm = await get(port, "/a.txt", {
+        "If-None-Match": ok.headers["etag"],
+      });
+      assert.equal(nm.status, STATUS_CODE.NotModified);
+      assert.equal(nm.headers["access-control-allow-origin"], "*");
+
+      const pre = await request(port, "OPTIONS", "/x", preflight);
+      assert.equal(pre.statusLine, "HTTP/1.1 204 No Content");
+      assert.equal(pre.body.length, 0);
+      assert.equal(pre.headers["access-control-allow-origin"], "*");
+      const methods = (pre.headers["access-control-allow-methods"] ?? "")
+        .split(",").map((m) => m.trim());
+      assert.ok(methods.includes("GET"), `methods: ${methods}`);
+      assert.ok(methods.includes("HEAD"), `methods: ${methods}`);
+      assert.match(pre.headers["access-control-allow-headers"] ?? "", /Range/);
+
+      // OPTIONS without a preflight's fields: no Allow-Methods.
+      const plain = await request(port, "OPTIONS", "/x");
+      assert.equal(plain.status, STATUS_CODE.NoContent);
+      assert.equal(plain.headers["access-control-allow-methods"], undefined);
+      assert.ok(plain.headers["allow"]?.includes("GET"));
+    });
+    await serveTree(files, {}, async (port) => {
+      const ok = await get(port, "/a.txt", { Origin: "https://example.com" });
+      assert.equal(ok.status, STATUS_CODE.OK);
+      assert.equal(ok.headers["access-control-allow-origin"], undefined);
+      const missing = await get(port, "/nope.txt");
+      assert.equal(missing.headers["access-control-allow-origin"], undefined);
+      const pre = await request(port, "OPTIONS", "/x", preflight);
+      assert.equal(pre.status, STATUS_CODE.NoContent);
+      assert.equal(pre.headers["access-control-allow-origin"], undefined);
+      assert.equal(pre.headers["access-control-allow-methods"], undefined);
+    });
+  },
+});
+
+// ---------------------------------------------------------------------------
+// SPA fallback and 404 pages
+// ---------------------------------------------------------------------------
+
+Deno.test({
+  name:
+    "Handler.handle() falls back to index.html for navigations with spa: true",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const index = "<!doctype html><div id=app></div>";
+    const files: Files = {
+      "index.html": index,
+      "about.html": "<!doctype html><p>about</p>",
+      "assets/logo.txt": "logo",
+    };
+    await serveTree(files, { spa: true }, async (port) => {
+      const cases: {
+        path: string;
+        accept?: string;
+        status: number;
+        body?: string;
+      }[] = [
+        {
+          path: "/some/route",
+          accept: "text/html",
+          status: STATUS_CODE.OK,
+          body: index,
+        },
+        {
+          path: "/some/route",
+          accept: "text/html,application/xhtml+xml,*/*;q=0.8",
+          status: STATUS_CODE.OK,
+          body: index,
+        },
+        {
+          path: "/deep/a/b/c",
+          accept: "*/*",
+          status: STATUS_CODE.OK,
+          body: index,
+        },
+        {
+          path: "/assets",
+          accept: "text/html",
+          status: STATUS_CODE.MovedPermanently,
+        },
+        { path: "/app.js", accept: "text/html", status: STATUS_CODE.NotFound },
+        { path: "/app.js", status: STATUS_CODE.NotFound },
+        {
+          path: "/some/route",
+          accept: "application/json",
+          status: STATUS_CODE.NotFound,
+        },
+        { path: "/some/route", status: STATUS_CODE.NotFound },
+        {
+          path: "/about.html",
+          accept: "text/html",
+          status: STATUS_CODE.OK,
+          body: files["about.html"] as string,
+        },
+        {
+          path: "/assets/logo.txt",
+          accept: "text/html",
+          status: STATUS_CODE.OK,
+          body: "logo",
+        },
+        { path: "/", accept: "text/html", status: STATUS_CODE.OK, body: index },
+      ];
+      for (const c of cases) {
+        const label = `${c.path} Accept: ${c.accept}`;
+        const res = await get(
+          port,
+          c.path,
+          c.accept === undefined ? {} : { Accept: c.accept },
+        );
+        assert.equal(res.status, c.status, label);
+        if (c.body !== undefined) assert.equal(res.text, c.body, label);
+        if (c.body === index) {
+          assert.equal(
+            res.headers["content-type"],
+            "text/html; charset=utf-8",
+            label,
+          );
+        }
+      }
+    });
+    // Without spa: a 404.
+    await serveTree(files, {}, async (port) => {
+      const res = await get(port, "/some/route", { Accept: "text/html" });
+      assert.equal(res.status, STATUS_CODE.NotFound);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() uses notFoundPage, else the root's 404.html, else its own",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const custom = "<!doctype html><h1>custom not found</h1>";
+    const own = "<!doctype html><h1>root 404</h1>";
+    await withTree({ "custom404.html": custom }, async (pages) => {
+      const notFoundPage = `${pages}/custom404.html`;
+      const cases: {
+        name: string;
+        files: Files;
+        options: HandlerOptions;
+        body: string | RegExp;
+      }[] = [
+        {
+          name: "notFoundPage",
+          files: { "a.txt": "a" },
+          options: { notFoundPage },
+          body: custom,
+        },
+        {
+          name: "notFoundPage over the root's 404.html",
+          files: { "a.txt": "a", "404.html": own },
+          options: { notFoundPage },
+          body: custom,
+        },
+        {
+          name: "root's 404.html",
+          files: { "a.txt": "a", "404.html": own },
+          options: {},
+          body: own,
+        },
+        {
+          name: "built-in page",
+          files: { "a.txt": "a" },
+          options: {},
+          body: /404/,
+        },
+      ];
+      for (const c of cases) {
+        await serveTree(c.files, c.options, async (port) => {
+          for (const path of ["/missing.txt", "/no/such/dir/"]) {
+            const res = await get(port, path);
+            assert.equal(res.statusLine, "HTTP/1.1 404 Not Found", c.name);
+            assert.equal(
+              res.headers["content-type"],
+              "text/html; charset=utf-8",
+            );
+            if (typeof c.body === "string") {
+              assert.equal(res.text, c.body, c.name);
+            } else assert.match(res.text, c.body, c.name);
+            const h = await head(port, path);
+            assert.equal(h.status, STATUS_CODE.NotFound, c.name);
+            assert.equal(h.headers["content-length"], String(res.body.length));
+          }
+        });
+      }
+    });
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Directory listings
+// ---------------------------------------------------------------------------
+
+const ODD_NAME = `a<b>&"c'.txt`;
+const ODD_NAME_HTML = "a&lt;b&gt;&amp;&quot;c&#39;.txt";
+
+const LISTING_TREE: Files = {
+  [`dir/${ODD_NAME}`]: "odd",
+  "dir/zeta.txt": "zeta",
+  "dir/x.css": "x{}",
+  "dir/x.css.gz": gzipSync(utf8("x{}")),
+  "dir/.hidden": "secret",
+  "dir/.hiddendir/y.txt": "y",
+  "dir/sub/inner.txt": "inner",
+  "dir/bdir/inner.txt": "inner",
+  "withindex/index.html": "<p>index</p>",
+  "top.txt": "top",
+};
+
+Deno.test({
+  name:
+    "Handler.handle() lists directories without an index with dirListing: true",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await serveTree(LISTING_TREE, { dirListing: true }, async (port) => {
+      const res = await get(port, "/dir/");
+      assert.equal(res.status, STATUS_CODE.OK);
+      assert.equal(res.headers["content-type"], "text/html; charset=utf-8");
+      assert.equal(res.headers["content-length"], String(res.body.length));
+      const html = res.text;
+      assert.ok(html.includes(ODD_NAME_HTML), "escaped name");
+      assert.ok(!html.includes("a<b>"), "no raw name");
+      assert.ok(html.includes('href="../"'), "parent link");
+      const order = ["bdir/", "sub/", ODD_NAME_HTML, "x.css<", "zeta.txt"]
+        .map((name) => html.indexOf(`>${name}`));
+      for (const at of order) assert.ok(at > 0, `entries present: ${order}`);
+      assert.deepEqual(
+        order,
+        order.toSorted((a, b) => a - b),
+        "dirs first, then names",
+      );
+      assert.ok(!html.includes(".hidden"), "dotfiles hidden");
+      assert.ok(!html.includes("x.css.gz"), "sidecar hidden");
+
+      const json = await get(port, "/dir/", { Accept: "application/json" });
+      assert.equal(json.status, STATUS_CODE.OK);
+      assert.equal(json.headers["content-type"], "application/json");
+      const listing = JSON.parse(json.text);
+      assert.equal(listing.path, "/dir/");
+      assert.deepEqual(
+        listing.entries.map((
+          e: { name: string; type: string },
+        ) => [e.name, e.type]),
+        [
+          ["bdir", "directory"],
+          ["sub", "directory"],
+          [ODD_NAME, "file"],
+          ["x.css", "file"],
+          ["zeta.txt", "file"],
+        ],
+      );
+      const zeta = listing.entries.find((e: { name: string }) =>
+        e.name === "zeta.txt"
+      );
+      assert.equal(zeta.size, 4);
+
+      // The root has no parent link; a directory with an index serves it.
+      const top = await get(port, "/");
+      assert.equal(top.status, STATUS_CODE.OK);
+      assert.ok(!top.text.includes('href="../"'), "no parent link at /");
+      assert.ok(top.text.includes(">top.txt<"));
+      const indexed = await get(port, "/withindex/");
+      assert.equal(indexed.text, "<p>index</p>");
+      // Without the trailing slash: a redirect.
+      const redirect = await get(port, "/dir");
+      assert.equal(redirect.status, STATUS_CODE.MovedPermanently);
+      assert.equal(redirect.headers["location"], "/dir/");
+      const withQuery = await get(port, "/dir?sort=name");
+      assert.equal(withQuery.status, STATUS_CODE.MovedPermanently);
+      assert.equal(withQuery.headers["location"], "/dir/?sort=name");
+      // The listing's link to the odd name leads to the file.
+      const href = /<a href="(a[^"]*\.txt)">/.exec(html)?.[1];
+      assert.ok(href !== undefined, "link to the odd name");
+      const target = href.replaceAll("&#39;", "'").replaceAll("&amp;", "&");
+      assert.ok(!/[<>"]/.test(target), `encoded href: ${target}`);
+      const odd = await get(port, `/dir/${target}`);
+      assert.equal(odd.status, STATUS_CODE.OK, target);
+      assert.equal(odd.text, "odd");
+      // Hidden directories are not listed.
+      const hidden = await get(port, "/dir/.hiddendir/");
+      assert.equal(hidden.status, STATUS_CODE.NotFound);
+    });
+  },
+});
+
+Deno.test({
+  name: "Handler.handle() answers 404 for a directory without dirListing",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await serveTree(LISTING_TREE, {}, async (port) => {
+      for (const path of ["/dir/", "/"]) {
+        const res = await get(port, path);
+        assert.equal(res.status, STATUS_CODE.NotFound, path);
+        assert.ok(!res.text.includes("zeta.txt"), path);
+      }
+      const json = await get(port, "/dir/", { Accept: "application/json" });
+      assert.equal(json.status, STATUS_CODE.NotFound);
+    });
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Dotfiles and symlinks
+// ---------------------------------------------------------------------------
+
+const DOT_TREE: Files = {
+  ".env": "SECRET=1",
+  ".git/config": "[core]",
+  ".well-known/security.txt": "Contact: mailto:sec@example.com",
+  "public.txt": "public",
+  "sub/.env": "SUB=1",
+};
+
+Deno.test({
+  name: "Handler.handle() hides dotfiles unless dotfiles: true",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const cases: { path: string; hidden: boolean; body: string }[] = [
+      { path: "/.env", hidden: true, body: "SECRET=1" },
+      { path: "/%2Eenv", hidden: true, body: "SECRET=1" },
+      { path: "/.git/config", hidden: true, body: "[core]" },
+      { path: "/sub/.env", hidden: true, body: "SUB=1" },
+      { path: "/sub/../.env", hidden: true, body: "SECRET=1" },
+      {
+        path: "/.well-known/security.txt",
+        hidden: false,
+        body: "Contact: mailto:sec@example.com",
+      },
+      { path: "/public.txt", hidden: false, body: "public" },
+    ];
+    await serveTree(DOT_TREE, {}, async (port) => {
+      for (const c of cases) {
+        const res = await get(port, c.path);
+        assert.equal(
+          res.status,
+          c.hidden ? STATUS_CODE.NotFound : STATUS_CODE.OK,
+          c.path,
+        );
+        assert.equal(res.text.includes(c.body), !c.hidden, `${c.path} body`);
+      }
+    });
+    await serveTree(DOT_TREE, { dotfiles: true }, async (port) => {
+      for (const c of cases) {
+        const res = await get(port, c.path);
+        assert.equal(res.status, STATUS_CODE.OK, `dotfiles: ${c.path}`);
+        assert.equal(res.text, c.body, c.path);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Handler.handle() contains symlinks unless followSymlinks: true",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withTree({ "secret.txt": "outside" }, async (outside) => {
+      const files: Files = { ".env": "SECRET=1", "in.txt": "inside" };
+      await withTree(files, async (root) => {
+        await touchAll(root, files);
+        await Deno.symlink(`${outside}/secret.txt`, `${root}/out.txt`);
+        await Deno.symlink(outside, `${root}/outdir`);
+        await Deno.symlink(`${root}/.env`, `${root}/env-link.txt`);
+        await Deno.symlink(`${root}/in.txt`, `${root}/in-link.txt`);
+        await Deno.symlink(`${root}/loop.txt`, `${root}/loop.txt`);
+        await Deno.symlink(`${root}/nowhere.txt`, `${root}/dangling.txt`);
+        const { OK, NotFound } = STATUS_CODE;
+        const cases: {
+          path: string;
+          contained: number;
+          followed: number;
+          body?: string;
+        }[] = [
+          {
+            path: "/out.txt",
+            contained: NotFound,
+            followed: OK,
+            body: "outside",
+          },
+          {
+            path: "/outdir/secret.txt",
+            contained: NotFound,
+            followed: OK,
+            body: "outside",
+          },
+          { path: "/env-link.txt", contained: NotFound, followed: NotFound },
+          { path: "/in-link.txt", contained: OK, followed: OK, body: "inside" },
+          { path: "/loop.txt", contained: NotFound, followed: NotFound },
+          { path: "/dangling.txt", contained: NotFound, followed: NotFound },
+        ];
+        for (const followSymlinks of [false, true]) {
+          await withServer(root, { followSymlinks }, async (port) => {
+            for (const c of cases) {
+              const label = `${c.path} followSymlinks: ${followSymlinks}`;
+              const res = await get(port, c.path);
+              const status = followSymlinks ? c.followed : c.contained;
+              assert.equal(res.status, status, label);
+              if (status === STATUS_CODE.OK) {
+                assert.equal(res.text, c.body, label);
+              } else assert.ok(!res.text.includes("SECRET"), label);
+            }
+          });
+        }
+      });
+    });
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Freshness
+// ---------------------------------------------------------------------------
+
+Deno.test({
+  name:
+    "Handler.handle() notices a rewritten and a deleted file after freshness",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const files: Files = { "f.txt": "first", "gone.txt": "soon gone" };
+    await serveTree(files, { freshness: 50 }, async (port, root) => {
+      const before = await get(port, "/f.txt");
+      assert.equal(before.text, "first");
+      const next = "second version, longer";
+      await Deno.writeTextFile(`${root}/f.txt`, next);
+      let after: RawResponse | undefined;
+      const updated = await eventually(async () => {
+        after = await get(port, "/f.txt");
+        return after.text === next;
+      });
+      assert.ok(updated, "the new content is served");
+      assert.equal(after!.status, STATUS_CODE.OK);
+      assert.equal(after!.headers["content-length"], String(next.length));
+      assert.notEqual(
+        after!.headers["etag"],
+        before.headers["etag"],
+        "ETag changed",
+      );
+      // The old ETag no longer validates.
+      const stale = await get(port, "/f.txt", {
+        "If-None-Match": before.headers["etag"],
+      });
+      assert.equal(stale.status, STATUS_CODE.OK);
+      assert.equal(stale.text, next);
+
+      assert.equal((await get(port, "/gone.txt")).status, STATUS_CODE.OK);
+      await Deno.remove(`${root}/gone.txt`);
+      const removed = await eventually(async () =>
+        (await get(port, "/gone.txt")).status === STATUS_CODE.NotFound
+      );
+      assert.ok(removed, "a deleted file becomes 404");
+
+      // A new file appears too.
+      assert.equal((await get(port, "/new.txt")).status, STATUS_CODE.NotFound);
+      await Deno.writeTextFile(`${root}/new.txt`, "new");
+      const created = await eventually(async () =>
+        (await get(port, "/new.txt")).text === "new"
+      );
+      assert.ok(created, "a new file is served");
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() sends Vary on the identity response once a sidecar appears",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const css = "body { color: red; }\n".repeat(30);
+    await serveTree({ "a.css": css }, { freshness: 50 }, async (port, root) => {
+      const before = await get(port, "/a.css");
+      assert.equal(before.headers["vary"], undefined, "no variants yet");
+      await Deno.writeFile(`${root}/a.css.gz`, gzipSync(utf8(css)));
+      const noticed = await eventually(async () =>
+        (await get(port, "/a.css", { "Accept-Encoding": "gzip" }))
+          .headers["content-encoding"] === "gzip"
+      );
+      assert.ok(noticed, "the sidecar is served");
+      // The identity file itself did not change, but it now has a variant.
+      const identity = await get(port, "/a.css");
+      assert.equal(identity.text, css);
+      const revalidated = await get(port, "/a.css", {
+        "If-None-Match": identity.headers["etag"],
+      });
+      assert.equal(revalidated.status, STATUS_CODE.NotModified);
+      assert.equal(revalidated.headers["vary"], "Accept-Encoding", "304");
+      assert.equal(identity.headers["vary"], "Accept-Encoding", "200");
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() describes the streamed file that is open, even when cached as older",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const files: Files = { "big.bin": BIG_BINARY, "big2.bin": BIG_BINARY };
+    const options: HandlerOptions = {
+      maxCachedFile: 1024,
+      freshness: 3_600_000,
+    };
+    await serveTree(files, options, async (port, root) => {
+      const before = await get(port, "/big.bin");
+      assertFull(before, BIG_BINARY, "before");
+      // Rewritten with another size while the entry is still fresh.
+      const grown = binary(110 * 1024);
+      await Deno.writeFile(`${root}/big.bin`, grown);
+      const after = await get(port, "/big.bin");
+      assertFull(after, grown, "after");
+      assert.notEqual(after.headers["etag"], before.headers["etag"]);
+      const ranged = await get(port, "/big.bin", { Range: "bytes=-10" });
+      assertRange(
+        ranged,
+        grown,
+        "application/octet-stream",
+        partial([grown.length - 10, grown.length - 1]),
+        "range after",
+      );
+      // Deleted while fresh: 404, not a broken response.
+      assertFull(await get(port, "/big2.bin"), BIG_BINARY, "big2");
+      await Deno.remove(`${root}/big2.bin`);
+      assert.equal((await get(port, "/big2.bin")).status, STATUS_CODE.NotFound);
+    });
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Error pages
+// ---------------------------------------------------------------------------
+
+Deno.test({
+  name: "Handler.handle() never echoes the request target in error pages",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const target = "/%3Cscript%3Ealert(1)%3C/script%3E";
+    const files: Files = { "a.txt": "a", "<img src=x>/b.txt": "b" };
+    for (
+      const options of [{}, { dirListing: true }, {
+        spa: true,
+      }] as HandlerOptions[]
+    ) {
+      await serveTree(files, options, async (port) => {
+        const label = JSON.stringify(options);
+        const cases: { method: string; path: string; status: number }[] = [
+          { method: "GET", path: target, status: STATUS_CODE.NotFound },
+          { method: "GET", path: `${target}.js`, status: STATUS_CODE.NotFound },
+          { method: "GET", path: `${target}/`, status: STATUS_CODE.NotFound },
+          {
+            method: "GET",
+            path: `${target}?q=%3Cscript%3E`,
+            status: STATUS_CODE.NotFound,
+          },
+          {
+            method: "DELETE",
+            path: target,
+            status: STATUS_CODE.MethodNotAllowed,
+          },
+          {
+            method: "GET",
+            path: "/%3Cscript%3E%ZZ",
+            status: STATUS_CODE.BadRequest,
+          },
+        ];
+        for (const c of cases) {
+          const res = await request(port, c.method, c.path, {
+            Accept: "application/json",
+          });
+          assert.equal(res.status, c.status, `${label} ${c.method} ${c.path}`);
+          assert.ok(
+            !res.text.includes("<script"),
+            `${label} ${c.path}: no <script`,
+          );
+          assert.ok(
+            !res.text.includes("alert(1)"),
+            `${label} ${c.path}: no alert`,
+          );
+        }
+      });
+    }
+    // A listing escapes the directory's own name in its title.
+    await serveTree(files, { dirListing: true }, async (port) => {
+      const res = await get(port, "/%3Cimg%20src=x%3E/");
+      assert.equal(res.status, STATUS_CODE.OK);
+      assert.ok(res.text.includes("&lt;img src=x&gt;"), "escaped title");
+      assert.ok(!res.text.includes("<img"), "no raw tag");
+      // Its redirect encodes the name.
+      const redirect = await get(port, "/%3Cimg%20src=x%3E");
+      assert.equal(redirect.status, STATUS_CODE.MovedPermanently);
+      const location = redirect.headers["location"] ?? "";
+      assert.match(location, /^\/%3Cimg%20src(=|%3D)x%3E\/$/);
+    });
+  },
+});

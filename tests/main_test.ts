@@ -1,0 +1,431 @@
+/**
+ * main.ts as a child process: help, version, one-line errors, serving, the
+ * access log and a clean stop on SIGTERM.
+ */
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import denoJson from "../deno.json" with { type: "json" };
+import {
+  bytes,
+  connect,
+  makeTree,
+  type RawResponse,
+  ResponseReader,
+  SANITIZE,
+  writeAll,
+} from "./test_util.ts";
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const PROJECT = MAIN.slice(0, MAIN.lastIndexOf("/"));
+/** Kills a child that has not exited by then (a hung test fails instead of hanging). */
+const CHILD_LIMIT_MS = 60_000;
+
+const CLF_LINE =
+  /^127\.0\.0\.1 - - \[\d{2}\/(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "GET \/ HTTP\/1\.1" 200 (\d+)$/;
+
+function command(
+  args: string[],
+  options: { cwd?: string } = {},
+): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    cwd: options.cwd,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/** Runs main.ts to its exit (killed after CHILD_LIMIT_MS). */
+async function run(
+  args: string[],
+  options: { cwd?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = command(args, options).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }, CHILD_LIMIT_MS);
+  try {
+    const output = await child.output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Asserts `text` is exactly one line (with its newline) and no stack trace. */
+function assertOneLine(text: string): string {
+  assert.ok(text.endsWith("\n"), JSON.stringify(text));
+  const lines = text.slice(0, -1).split("\n");
+  assert.equal(
+    lines.length,
+    1,
+    `expected one line, got ${JSON.stringify(text)}`,
+  );
+  assert.doesNotMatch(text, /^\s+at /m);
+  assert.doesNotMatch(text, /\berror: Uncaught\b/i);
+  return lines[0];
+}
+
+/** A main.ts that serves until stopped, with its stdout read line by line. */
+class ServerProcess {
+  readonly child: Deno.ChildProcess;
+  readonly port: number;
+  readonly lines: string[];
+  #reader: ReadableStreamDefaultReader<string>;
+  #partial = "";
+  #stderr: Promise<string>;
+  #timer: ReturnType<typeof setTimeout>;
+
+  private constructor(
+    child: Deno.ChildProcess,
+    reader: ReadableStreamDefaultReader<string>,
+    stderr: Promise<string>,
+    timer: ReturnType<typeof setTimeout>,
+  ) {
+    this.child = child;
+    this.#reader = reader;
+    this.#stderr = stderr;
+    this.#timer = timer;
+    this.port = 0;
+    this.lines = [];
+  }
+
+  /** Starts main.ts and waits for the banner's URL; always cleans up on failure. */
+  static async start(
+    args: string[],
+    options: { cwd?: string } = {},
+  ): Promise<ServerProcess> {
+    const child = command(args, options).spawn();
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, CHILD_LIMIT_MS);
+    const reader = child.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    const stderr = new Response(child.stderr).text();
+    const server = new ServerProcess(child, reader, stderr, timer);
+    try {
+      const line = await server.waitForLine((l) =>
+        /^\s+http:\/\/127\.0\.0\.1:\d+\/$/.test(l)
+      );
+      (server as { port: number }).port = Number(/:(\d+)\/$/.exec(line)![1]);
+      return server;
+    } catch (error) {
+      const { stderr } = await server.stop("SIGKILL");
+      throw new Error(`${(error as Error).message}; stderr: ${stderr}`);
+    }
+  }
+
+  /** Reads stdout until a line matches; throws at the end of stdout. */
+  async waitForLine(match: (line: string) => boolean): Promise<string> {
+    for (const line of this.lines) if (match(line)) return line;
+    for (;;) {
+      const { value, done } = await this.#reader.read();
+      if (done) {
+        throw new Error(
+          `stdout ended without the expected line: ${
+            JSON.stringify(this.lines)
+          }`,
+        );
+      }
+      const parts = (this.#partial + value).split("\n");
+      this.#partial = parts.pop()!;
+      for (const line of parts) {
+        this.lines.push(line);
+        if (match(line)) return line;
+      }
+    }
+  }
+
+  /** Sends `signal`, then reads the rest of stdout and stderr and the exit status. */
+  async stop(
+    signal: Deno.Signal = "SIGTERM",
+  ): Promise<{ code: number; stdout: string[]; stderr: string }> {
+    try {
+      this.child.kill(signal);
+    } catch {
+      // already exited
+    }
+    try {
+      const status = await this.child.status;
+      for (;;) {
+        const { value, done } = await this.#reader.read();
+        if (done) break;
+        const parts = (this.#partial + value).split("\n");
+        this.#partial = parts.pop()!;
+        this.lines.push(...parts);
+      }
+      if (this.#partial !== "") this.lines.push(this.#partial);
+      this.#partial = "";
+      return {
+        code: status.code,
+        stdout: this.lines,
+        stderr: await this.#stderr,
+      };
+    } finally {
+      clearTimeout(this.#timer);
+      this.#reader.releaseLock();
+    }
+  }
+}
+
+/** GET / over a raw socket with Connection: close. */
+async function get(port: number, path = "/"): Promise<RawResponse> {
+  const conn = await connect(port);
+  try {
+    await writeAll(
+      conn,
+      bytes(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    return await new ResponseReader(conn).read();
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test({
+  name: "main.ts --help exits 0 and prints the usage",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    for (const flag of ["--help", "-h"]) {
+      const { code, stdout, stderr } = await run([flag]);
+      assert.equal(code, 0, stderr);
+      assert.ok(stdout.includes("Usage: static-srv [ROOT] [options]"), stdout);
+      assert.ok(stdout.includes("--port"), stdout);
+      assert.equal(stderr, "");
+    }
+  },
+});
+
+Deno.test({
+  name: "main.ts --version prints the version from deno.json",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    for (const flag of ["--version", "-V"]) {
+      const { code, stdout, stderr } = await run([flag]);
+      assert.equal(code, 0, stderr);
+      assert.equal(stdout, `static-srv ${denoJson.version}\n`);
+      assert.equal(stderr, "");
+    }
+  },
+});
+
+const BAD_ARGS: [string, string[], string][] = [
+  ["an unknown flag", ["--bogus"], "--bogus"],
+  ["an invalid port", ["--port", "abc"], '"abc"'],
+  ["a negative port", ["--port", "-1"], "--port"],
+  ["a missing flag value", ["--host"], "--host"],
+  ["two roots", ["a", "b"], '"a b"'],
+  ["an invalid header", ["-H", "Content-Length: 1"], "Content-Length"],
+];
+
+for (const [what, args, mention] of BAD_ARGS) {
+  Deno.test({
+    name: `main.ts reports ${what} in one line on stderr`,
+    ...SANITIZE,
+    async fn(): Promise<void> {
+      const { code, stdout, stderr } = await run(args);
+      assert.notEqual(code, 0);
+      assert.equal(stdout, "");
+      const line = assertOneLine(stderr);
+      assert.ok(line.startsWith("static-srv: "), line);
+      assert.ok(line.includes(mention), line);
+    },
+  });
+}
+
+Deno.test({
+  name: "main.ts exits 1 with one line when the root does not exist",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const dir = await makeTree({});
+    try {
+      const root = `${dir}/missing`;
+      const { code, stdout, stderr } = await run([
+        root,
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+      ]);
+      assert.equal(code, 1);
+      assert.equal(stdout, "");
+      const line = assertOneLine(stderr);
+      assert.ok(line.includes(root), line);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "main.ts exits 1 with one line when the root is a regular file",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const dir = await makeTree({ "file.txt": "not a directory" });
+    try {
+      const root = `${dir}/file.txt`;
+      const { code, stdout, stderr } = await run([
+        root,
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+      ]);
+      assert.equal(code, 1);
+      assert.equal(stdout, "");
+      const line = assertOneLine(stderr);
+      assert.ok(line.includes(root), line);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "main.ts exits 1 with one line when the port is in use",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const dir = await makeTree({ "index.html": "hi" });
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const port = (listener.addr as Deno.NetAddr).port;
+      const { code, stdout, stderr } = await run([
+        dir,
+        "--port",
+        String(port),
+        "--host",
+        "127.0.0.1",
+      ]);
+      assert.equal(code, 1);
+      assert.equal(stdout, "");
+      const line = assertOneLine(stderr);
+      assert.ok(line.includes(`127.0.0.1:${port}`), line);
+      assert.match(line, /address already in use/i);
+    } finally {
+      listener.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "main.ts serves, logs in Common Log Format and stops on SIGTERM",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const content = "<h1>hello from main_test</h1>\n";
+    const dir = await makeTree({ "index.html": content });
+    try {
+      const server = await ServerProcess.start([
+        dir,
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+      ]);
+      let stopped = false;
+      try {
+        assert.ok(server.port > 0);
+        assert.ok(
+          server.lines.some((l) => l.startsWith("static-srv ")),
+          JSON.stringify(server.lines),
+        );
+        const response = await get(server.port);
+        assert.equal(response.status, 200);
+        assert.equal(response.text, content);
+        const line = await server.waitForLine((l) => CLF_LINE.test(l));
+        assert.equal(Number(CLF_LINE.exec(line)![2]), response.body.length);
+        const { code, stderr } = await server.stop("SIGTERM");
+        stopped = true;
+        assert.equal(code, 0, stderr);
+        assert.equal(stderr, "");
+      } finally {
+        if (!stopped) await server.stop("SIGKILL");
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "main.ts --quiet writes no access log",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const dir = await makeTree({ "index.html": "quiet" });
+    try {
+      const server = await ServerProcess.start([
+        dir,
+        "--quiet",
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+      ]);
+      let stopped = false;
+      try {
+        const response = await get(server.port);
+        assert.equal(response.status, 200);
+        assert.equal(response.text, "quiet");
+        // The log is flushed on stop, so every line is in by the exit.
+        const { code, stdout, stderr } = await server.stop("SIGTERM");
+        stopped = true;
+        assert.equal(code, 0, stderr);
+        assert.ok(
+          !stdout.some((l) => l.includes('"GET / HTTP/1.1"')),
+          JSON.stringify(stdout),
+        );
+      } finally {
+        if (!stopped) await server.stop("SIGKILL");
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "main.ts serves ./html from the working directory by default",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const expected = await Deno.readFile(`${PROJECT}/html/index.html`);
+    const server = await ServerProcess.start(
+      ["--port", "0", "--host", "127.0.0.1", "--quiet"],
+      { cwd: PROJECT },
+    );
+    let stopped = false;
+    try {
+      assert.ok(
+        server.lines.includes(
+          `static-srv ${await Deno.realPath(`${PROJECT}/html`)}`,
+        ),
+        JSON.stringify(server.lines),
+      );
+      const response = await get(server.port);
+      assert.equal(response.status, 200);
+      assert.deepEqual(response.body, expected);
+      const { code, stderr } = await server.stop("SIGTERM");
+      stopped = true;
+      assert.equal(code, 0, stderr);
+    } finally {
+      if (!stopped) await server.stop("SIGKILL");
+    }
+  },
+});

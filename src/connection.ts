@@ -60,6 +60,8 @@ export interface ConnectionOptions {
 }
 
 const INITIAL_BUFFER = 4096;
+/** Queued pieces up to this size are combined into one write. */
+const COMBINE_LIMIT = 65536;
 const CHUNK_SIZE = 256 * 1024;
 const POOLED_CHUNKS = 8;
 const chunkPool: Uint8Array[] = [];
@@ -206,15 +208,19 @@ export class Connection {
         bodyLeft = Math.max(head.contentLength, 0);
         if (head.chunked) chunked = new ChunkedDecoder(options.bodyLimits);
         if (this.#draining) head.keepAlive = false;
-        const reply = await this.#answer(head);
-        await this.#send(reply);
-        this.#record(requestLine(head), reply.status, reply.length);
+        const answer = this.#answer(head);
+        const reply = answer instanceof Promise ? await answer : answer;
+        if (reply.file === null) this.#queueReply(reply);
+        else await this.#send(reply);
+        if (this.#options.log !== undefined) {
+          this.#record(requestLine(head), reply.status, reply.length);
+        }
         if (reply.close) {
           await this.#flush();
           return;
         }
       }
-      await this.#flush();
+      if (this.#pending.length > 0) await this.#flush();
       if (this.#draining && bodyLeft === 0 && chunked === null) return;
 
       // Make room, then read more.
@@ -258,14 +264,17 @@ export class Connection {
   }
 
   /** Asks the handler; an unexpected failure there is a 500 and a close. */
-  async #answer(head: RequestHead): Promise<Reply> {
-    try {
-      return await this.#handler.handle(head);
-    } catch {
-      return this.#handler.error(STATUS_CODE.InternalServerError, {
+  #answer(head: RequestHead): Reply | Promise<Reply> {
+    const failed = (): Reply =>
+      this.#handler.error(STATUS_CODE.InternalServerError, {
         close: true,
         head,
       });
+    try {
+      const answer = this.#handler.handle(head);
+      return answer instanceof Promise ? answer.catch(failed) : answer;
+    } catch {
+      return failed();
     }
   }
 
@@ -275,6 +284,12 @@ export class Connection {
     await this.#send(reply);
     this.#record(request, status, reply.length);
     await this.#flush();
+  }
+
+  /** Queues a reply whose body is all in memory. */
+  #queueReply(reply: Reply): void {
+    this.#queue(reply.head);
+    for (const part of reply.parts) this.#queue(part as Uint8Array);
   }
 
   /** Queues a reply; streams its file parts (flushing what is queued first). */
@@ -301,15 +316,30 @@ export class Connection {
     this.#pendingBytes += bytes.length;
   }
 
+  /** Writes what is queued: runs of small pieces combined into one write, large pieces as they are. */
   async #flush(): Promise<void> {
     const pending = this.#pending;
-    if (pending.length === 0) return;
-    const bytes = pending.length === 1
-      ? pending[0]
-      : concat(pending, this.#pendingBytes);
+    const total = this.#pendingBytes;
     this.#pending = [];
     this.#pendingBytes = 0;
-    await this.#write(bytes);
+    if (pending.length === 1) return await this.#write(pending[0]);
+    if (total <= COMBINE_LIMIT) {
+      return await this.#write(concat(pending, total));
+    }
+    let run: Uint8Array[] = [];
+    let runBytes = 0;
+    for (const piece of pending) {
+      if (piece.length <= COMBINE_LIMIT) {
+        run.push(piece);
+        runBytes += piece.length;
+        continue;
+      }
+      if (run.length > 0) await this.#write(concat(run, runBytes));
+      run = [];
+      runBytes = 0;
+      await this.#write(piece);
+    }
+    if (run.length > 0) await this.#write(concat(run, runBytes));
   }
 
   async #write(bytes: Uint8Array): Promise<void> {

@@ -107,7 +107,18 @@ interface Variant {
   fields: string;
   /** The contents when small enough to keep in memory. */
   body?: Uint8Array;
+  /** The 200 replies to a plain HTTP/1.1 GET (keep-alive, close), rebuilt when the second (their `Date`) changes. */
+  ready: [Ready | undefined, Ready | undefined];
 }
+
+/** A reply shared by every request of one second (only `Date` would differ). */
+interface Ready {
+  second: number;
+  reply: Reply;
+}
+
+/** Bodies up to this size go out in the same buffer as the head. */
+const COMBINE_LIMIT = 65536;
 
 /** What the handler learnt about one request path. */
 interface Entry {
@@ -147,6 +158,7 @@ export class Handler {
   #entries: BoundedCache<Entry>;
   #compressed: BoundedCache<Uint8Array>;
   #pending = new Map<string, Promise<Entry>>();
+  #readyErrors = new Map<StatusCode, Ready>();
   #freshness: number;
   #maxCachedFile: number;
   /** Header lines added to every response: CORS and `-H`. */
@@ -204,21 +216,79 @@ export class Handler {
     const page = this.#pages.get(status) ?? new Uint8Array();
     const head = options.head;
     const close = options.close ?? (head === undefined || !head.keepAlive);
+    const isHead = head?.method === "HEAD";
+    const plain = !close && !isHead && head?.minor === 1 &&
+      options.fields === undefined;
+    const second = plain ? Math.floor(Date.now() / 1000) : 0;
+    if (plain) {
+      const ready = this.#readyErrors.get(status);
+      if (ready?.second === second) return ready.reply;
+    }
     const fields = "Content-Type: text/html; charset=utf-8\r\n" +
       (options.fields ?? "") + this.#common;
-    const isHead = head?.method === "HEAD";
     const bytes = encodeResponse(status, fields, {
       body: isHead ? undefined : page,
       contentLength: page.length,
       close,
       keepAlive: !close && head?.minor === 0,
     });
-    return replyOf(status, bytes, close, isHead ? 0 : page.length);
+    const reply = replyOf(status, bytes, close, isHead ? 0 : page.length);
+    if (plain) this.#readyErrors.set(status, { second, reply });
+    return reply;
   }
 
-  /** Answers one request. */
-  handle(head: RequestHead): Promise<Reply> {
-    return this.#serve(head, "");
+  /**
+   * Answers one request. The common case (a plain keep-alive GET of a file
+   * held in memory, known fresh) is answered synchronously with a reply
+   * shared for the current second; everything else takes the linear steps.
+   */
+  handle(head: RequestHead): Reply | Promise<Reply> {
+    return this.#fast(head) ?? this.#serve(head, "");
+  }
+
+  /** The common case of {@linkcode handle}, or undefined when any step has work to do. */
+  #fast(head: RequestHead): Reply | undefined {
+    if (head.method !== "GET" || head.minor !== 1) return;
+    const f = head.fields;
+    if (
+      f.range !== undefined || f.ifNoneMatch !== undefined ||
+      f.ifModifiedSince !== undefined || f.ifMatch !== undefined ||
+      f.ifUnmodifiedSince !== undefined
+    ) return;
+    const q = head.path.indexOf("?");
+    const entry = this.#entries.get(q < 0 ? head.path : head.path.slice(0, q));
+    if (
+      entry === undefined || entry.varies ||
+      entry.resolution.kind !== "file" ||
+      Date.now() - entry.checked >= this.#freshness
+    ) return;
+    const variant = entry.identity!;
+    return variant.body === undefined
+      ? undefined
+      : this.#ready(variant, !head.keepAlive);
+  }
+
+  /** The shared 200 reply of an in-memory variant for this second. */
+  #ready(variant: Variant, close: boolean): Reply {
+    const second = Math.floor(Date.now() / 1000);
+    const index = close ? 1 : 0;
+    const ready = variant.ready[index];
+    if (ready?.second === second) return ready.reply;
+    const body = variant.body!;
+    const combine = body.length <= COMBINE_LIMIT;
+    const reply = replyOf(
+      STATUS_CODE.OK,
+      encodeResponse(STATUS_CODE.OK, variant.fields, {
+        body: combine ? body : undefined,
+        contentLength: body.length,
+        close,
+      }),
+      close,
+      body.length,
+    );
+    if (!combine) reply.parts = [body];
+    variant.ready[index] = { second, reply };
+    return reply;
   }
 
   /** The linear steps; `extra` holds header lines added to a file response (the SPA fallback's `Vary`). */
@@ -353,13 +423,18 @@ export class Handler {
     }
 
     // 8. The whole representation.
+    if (
+      !isHead && head.minor === 1 && extra === "" && body !== undefined &&
+      body === variant.body
+    ) return this.#ready(variant, close);
     if (isHead) {
       file?.close();
       body = undefined;
       file = null;
     }
     const bytes = encodeResponse(STATUS_CODE.OK, varyFields, {
-      body: file === null && body !== undefined && body.length <= 65536
+      body: file === null && body !== undefined &&
+          body.length <= COMBINE_LIMIT
         ? body
         : undefined,
       contentLength: size,
@@ -370,7 +445,7 @@ export class Handler {
     if (file !== null) {
       reply.file = file;
       reply.parts.push({ start: 0, end: size });
-    } else if (body !== undefined && body.length > 65536) {
+    } else if (body !== undefined && body.length > COMBINE_LIMIT) {
       reply.parts.push(body);
     }
     return reply;
@@ -535,7 +610,14 @@ export class Handler {
     const suffix = coding === null ? undefined : coding === "br" ? "br" : "gz";
     const etag = makeEtag(found.size, found.mtime, { suffix });
     const lastModified = found.mtime;
-    const variant: Variant = { found, coding, etag, lastModified, fields: "" };
+    const variant: Variant = {
+      found,
+      coding,
+      etag,
+      lastModified,
+      fields: "",
+      ready: [undefined, undefined],
+    };
     variant.fields = "Content-Type: " + contentType(found.name) + "\r\n" +
       (coding === null ? "" : `Content-Encoding: ${coding}\r\n`) +
       "Accept-Ranges: bytes\r\n" + this.#validatorFields(variant, varies);

@@ -84,7 +84,7 @@ Options:
       --dotfiles          Serve dotfiles (.well-known/ is always served)
       --follow-symlinks   Serve symlinks that point outside ROOT
       --compress          Compress text-like files on the fly (gzip, brotli)
-      --cache-size MIB    Memory for cached file contents, MiB (default: 32)
+      --cache-size MIB    Memory for cached file contents, MiB (default: 64)
       --workers N|auto    Worker threads sharing the port (default: 1)
       --reuse-port        Let other processes listen on the same port
   -q, --quiet             No access log

@@ -57,6 +57,8 @@ export interface ConnectionOptions {
   sendTimeout?: number;
   /** Receives one record per response. */
   log?: (record: AccessRecord) => void;
+  /** Receives a one-line message when a file fails while being sent. */
+  onError?: (message: string) => void;
 }
 
 const INITIAL_BUFFER = 4096;
@@ -211,7 +213,7 @@ export class Connection {
         const answer = this.#answer(head);
         const reply = answer instanceof Promise ? await answer : answer;
         if (reply.file === null) this.#queueReply(reply);
-        else await this.#send(reply);
+        else await this.#send(reply, head);
         if (this.#options.log !== undefined) {
           this.#record(requestLine(head), reply.status, reply.length);
         }
@@ -293,7 +295,7 @@ export class Connection {
   }
 
   /** Queues a reply; streams its file parts (flushing what is queued first). */
-  async #send(reply: Reply): Promise<void> {
+  async #send(reply: Reply, head?: RequestHead): Promise<void> {
     this.#queue(reply.head);
     const file = reply.file;
     try {
@@ -303,7 +305,7 @@ export class Connection {
           continue;
         }
         await this.#flush();
-        await this.#stream(file!, part.start, part.end);
+        await this.#stream(file!, part, head);
       }
     } finally {
       file?.close();
@@ -351,19 +353,36 @@ export class Connection {
     }
   }
 
-  /** Streams bytes [start, end) of `file` in bounded chunks; a short file closes the connection. */
-  async #stream(file: Deno.FsFile, start: number, end: number): Promise<void> {
+  /**
+   * Streams bytes [start, end) of `file` in bounded chunks. A file that fails
+   * or shrinks while being sent is logged and closes the connection: the
+   * promised `Content-Length` cannot be kept.
+   */
+  async #stream(
+    file: Deno.FsFile,
+    slice: { start: number; end: number },
+    head?: RequestHead,
+  ): Promise<void> {
     const chunk = takeChunk();
     try {
-      await file.seek(start, Deno.SeekMode.Start);
-      let left = end - start;
+      let left = slice.end - slice.start;
+      let n: number | null;
+      try {
+        await file.seek(slice.start, Deno.SeekMode.Start);
+      } catch (error) {
+        throw this.#fileFailed(head, (error as Error).message);
+      }
       while (left > 0) {
-        const n = await file.read(
-          chunk.subarray(0, Math.min(left, chunk.length)),
-        );
+        try {
+          n = await file.read(chunk.subarray(0, Math.min(left, chunk.length)));
+        } catch (error) {
+          throw this.#fileFailed(head, (error as Error).message);
+        }
         if (n === null) {
-          // Truncated while sending: the promised length cannot be kept.
-          throw new Error(`File shrank while sending: ${left} bytes missing`);
+          throw this.#fileFailed(
+            head,
+            `file shrank while sending (${left} bytes missing)`,
+          );
         }
         await this.#write(chunk.subarray(0, n));
         left -= n;
@@ -371,6 +390,13 @@ export class Connection {
     } finally {
       giveChunk(chunk);
     }
+  }
+
+  #fileFailed(head: RequestHead | undefined, reason: string): Error {
+    const request = head === undefined ? "" : requestLine(head);
+    const message = `Cannot send "${request}": ${reason}`;
+    this.#options.onError?.(message);
+    return new Error(message);
   }
 
   #record(request: string, status: StatusCode, length: number): void {

@@ -11,9 +11,6 @@
  * @module
  */
 
-import { gzip } from "node:zlib";
-import { brotliCompress, constants as zlib } from "node:zlib";
-import { promisify } from "node:util";
 import type { RequestHead } from "./http/request_parser.ts";
 import { STATUS_CODE, type StatusCode } from "./http/status.ts";
 import { buildErrorPages, encodeResponse, httpDate } from "./http/response.ts";
@@ -34,6 +31,7 @@ import {
 import { type ByteRange, multipartLayout, parseRange } from "./range.ts";
 import { type ContentCoding, negotiateEncoding } from "./encoding.ts";
 import { renderListingHtml, renderListingJson } from "./listing.ts";
+import { compress } from "./compress.ts";
 
 /** Options of {@linkcode Handler.create}. */
 export interface HandlerOptions {
@@ -55,12 +53,14 @@ export interface HandlerOptions {
   dirListing?: boolean;
   /** Compress compressible files on the fly (cached by ETag). */
   compress?: boolean;
-  /** Bytes of file contents kept in memory (default 32 MiB). */
+  /** Bytes of file contents kept in memory (default 64 MiB). */
   cacheSize?: number;
-  /** Largest file kept in memory (default 1 MiB). */
+  /** Largest file kept in memory (default 16 MiB). */
   maxCachedFile?: number;
   /** How long, in ms, what was learnt about a path is trusted before it is checked again (default 1000). */
   freshness?: number;
+  /** Receives a one-line message when the file system fails in an unexpected way. */
+  onError?: (message: string) => void;
 }
 
 /** A streamed slice of the open file: bytes [start, end). */
@@ -87,15 +87,22 @@ export interface Reply {
   close: boolean;
 }
 
+/** Defaults of {@linkcode HandlerOptions}. */
+export const HANDLER_DEFAULTS = {
+  /** Bytes of file contents kept in memory (and, separately, of compressed copies). */
+  cacheSize: 64 * 1024 * 1024,
+  /** Largest file kept in memory; larger files are streamed from disk. */
+  maxCachedFile: 16 * 1024 * 1024,
+  /** How long what was learnt about a path is trusted, in ms. */
+  freshness: 1000,
+} as const;
+
 /** The `Allow` value. */
 export const ALLOWED_METHODS = "GET, HEAD, OPTIONS";
 
 const MIN_COMPRESS_SIZE = 256;
 const MAX_COMPRESS_SIZE = 8 * 1024 * 1024;
 const BOUNDARY = "static-srv-byteranges-3b1f6c2a";
-
-const gzipAsync = promisify(gzip);
-const brotliAsync = promisify(brotliCompress);
 
 /** One representation of a file: the identity bytes or a compressed variant. */
 interface Variant {
@@ -172,12 +179,12 @@ export class Handler {
     this.#resolver = resolver;
     this.#options = options;
     this.#pages = pages;
-    const cacheSize = options.cacheSize ?? 32 * 1024 * 1024;
+    const cacheSize = options.cacheSize ?? HANDLER_DEFAULTS.cacheSize;
     this.#entries = new BoundedCache({ maxBytes: cacheSize });
     this.#compressed = new BoundedCache({ maxBytes: cacheSize });
-    this.#freshness = options.freshness ?? 1000;
+    this.#freshness = options.freshness ?? HANDLER_DEFAULTS.freshness;
     this.#maxCachedFile = Math.min(
-      options.maxCachedFile ?? 1024 * 1024,
+      options.maxCachedFile ?? HANDLER_DEFAULTS.maxCachedFile,
       cacheSize,
     );
     let common = options.cors ? "Access-Control-Allow-Origin: *\r\n" : "";
@@ -339,6 +346,9 @@ export class Handler {
       case "forbidden":
         return this.error(STATUS_CODE.Forbidden, { head });
       case "error":
+        this.#options.onError?.(
+          `Cannot serve "${entry.target.path}": ${resolution.message}`,
+        );
         return this.error(STATUS_CODE.InternalServerError, { head });
     }
 
@@ -505,15 +515,7 @@ export class Handler {
       if (!("bytes" in read)) return undefined;
       source = read.bytes;
     }
-    const out = coding === "br"
-      ? await brotliAsync(source, {
-        params: {
-          [zlib.BROTLI_PARAM_QUALITY]: 6,
-          [zlib.BROTLI_PARAM_SIZE_HINT]: source.length,
-        },
-      })
-      : await gzipAsync(source, { level: 6 });
-    const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    const bytes = await compress(source, coding);
     this.#compressed.set(key, bytes, bytes.length);
     return bytes;
   }
@@ -560,6 +562,11 @@ export class Handler {
       varies: false,
     };
     let bytes = 0;
+    if (
+      resolution.kind === "not-found" && !(await this.#resolver.rootExists())
+    ) {
+      this.#options.onError?.(`Root "${this.#resolver.root}" is gone`);
+    }
     if (resolution.kind === "file") {
       const sidecars = await this.#resolver.sidecars(resolution);
       entry.varies = sidecars.br !== undefined || sidecars.gzip !== undefined ||

@@ -5,7 +5,9 @@
  * @module
  */
 
-import db from "mime-db";
+// The JSON itself, not the package entry: loading it as a CommonJS module
+// costs several MiB of resident memory for nothing.
+import db from "mime-db/db.json" with { type: "json" };
 
 interface MimeEntry {
   source?: string;

@@ -124,6 +124,15 @@ export class Resolver {
     return new Resolver(real, options);
   }
 
+  /** True while the root is still a directory (it may be removed while serving). */
+  async rootExists(): Promise<boolean> {
+    try {
+      return (await Deno.stat(this.root)).isDirectory;
+    } catch {
+      return false;
+    }
+  }
+
   /** True when a path below the root (segments) may be served under the dotfile policy. */
   #visible(segments: readonly string[]): boolean {
     if (this.#dotfiles) return true;

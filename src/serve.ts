@@ -58,7 +58,10 @@ export async function serve(
   options: ServeOptions = {},
 ): Promise<Running> {
   const print = options.print ?? ((line: string) => console.log(line));
-  const handler = await Handler.create(config.root, config.handler);
+  const handler = await Handler.create(config.root, {
+    ...config.handler,
+    onError: (message) => logError(`static-srv: ${message}`),
+  });
   const log = config.quiet ? undefined : new AccessLog();
   let server: Server;
   try {
@@ -70,7 +73,7 @@ export async function serve(
       idleTimeout: config.idleTimeout,
       maxConnections: config.maxConnections,
       log: log === undefined ? undefined : (record) => log.write(record),
-      onError: logError,
+      onError: (message) => logError(`static-srv: ${message}`),
     });
   } catch (error) {
     const where = `${urlHost(config.hostname)}:${config.port}`;

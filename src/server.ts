@@ -19,8 +19,6 @@ export interface ServerOptions extends ConnectionOptions {
   reusePort?: boolean;
   /** Most open connections; past it a new one gets a 503 and is closed (default 10000). */
   maxConnections?: number;
-  /** Called with a message when something goes wrong outside any one request. */
-  onError?: (message: string) => void;
 }
 
 /** Default server settings. */

@@ -28,6 +28,8 @@ export interface Running {
 export interface ServeOptions {
   /** Prints the banner lines (default: stdout). */
   print?: (line: string) => void;
+  /** Receives one-line error messages (default: stderr). */
+  onError?: (message: string) => void;
 }
 
 function urlHost(hostname: string): string {

@@ -13,7 +13,9 @@ import { type Running, serve } from "./serve.ts";
 /** A message from the main thread. */
 export type ToWorker =
   | { type: "start"; config: ServeConfig }
-  | { type: "stop" };
+  | { type: "stop" }
+  /** Fault injection for tests: die with an uncaught error. */
+  | { type: "crash" };
 
 /** A message to the main thread. */
 export type FromWorker =
@@ -36,6 +38,10 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
     } catch (error) {
       post({ type: "error", message: (error as Error).message });
     }
+  } else if (message.type === "crash") {
+    setTimeout(() => {
+      throw new Error("Crash requested");
+    });
   } else if (message.type === "stop") {
     running?.stop();
     await running?.stopped;

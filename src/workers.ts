@@ -48,12 +48,19 @@ function spawn(
   });
 }
 
+/** A running set of workers. */
+export interface RunningWorkers extends Running {
+  /** The live workers, one per slot (a restarted worker replaces its slot's). */
+  workers(): Worker[];
+}
+
 /** Starts `config.workers` worker threads on one port; throws like `serve` when the first cannot start. */
 export async function serveWorkers(
   config: ServeConfig,
   options: ServeOptions = {},
-): Promise<Running> {
+): Promise<RunningWorkers> {
   const print = options.print ?? ((line: string) => console.log(line));
+  const onError = options.onError ?? logError;
   // The first worker picks the port when 0 was asked for; the rest share it.
   const first = await spawn({ ...config, reusePort: true });
   const shared: ServeConfig = { ...config, reusePort: true, port: first.port };
@@ -76,20 +83,20 @@ export async function serveWorkers(
       const now = Date.now();
       slot.restarts = slot.restarts.filter((t) => now - t < RESTART_WINDOW);
       if (slot.restarts.length >= MAX_RESTARTS) {
-        logError(
+        onError(
           `static-srv: worker ${index} died again (${event.message}); not restarting`,
         );
         return;
       }
       slot.restarts.push(now);
-      logError(
+      onError(
         `static-srv: worker ${index} died (${event.message}); restarting`,
       );
       spawn(shared).then(({ worker }) => {
         slot.worker = worker;
         watch(slot, index);
       }).catch((error) =>
-        logError(`static-srv: cannot restart worker ${index}: ${error.message}`)
+        onError(`static-srv: cannot restart worker ${index}: ${error.message}`)
       );
     };
   };
@@ -109,6 +116,7 @@ export async function serveWorkers(
     urls,
     port: first.port,
     root: first.root,
+    workers: () => slots.map((slot) => slot.worker),
     stop(): void {
       if (stopping) return;
       stopping = true;

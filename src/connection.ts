@@ -61,6 +61,9 @@ export interface ConnectionOptions {
   onError?: (message: string) => void;
 }
 
+/** Lingering close: how long, and how many bytes, to read after the last response. */
+export const LINGER = { time: 2000, bytes: 1024 * 1024 } as const;
+
 const INITIAL_BUFFER = 4096;
 /** Queued pieces up to this size are combined into one write. */
 const COMBINE_LIMIT = 65536;
@@ -146,7 +149,7 @@ export class Connection {
   /** Serves requests until the peer closes, an error, a timeout or a drain. Never rejects. */
   async serve(): Promise<void> {
     try {
-      await this.#loop();
+      if (!(await this.#loop())) await this.#linger();
     } catch {
       // reset, broken pipe, or closed by the sweep: only this connection ends
     } finally {
@@ -155,7 +158,8 @@ export class Connection {
     }
   }
 
-  async #loop(): Promise<void> {
+  /** Serves requests; true when the client ended (or asked to end) the connection, false when the server decided to. */
+  async #loop(): Promise<boolean> {
     const options = this.#options;
     const headerTimeout = options.headerTimeout ?? TIMEOUTS.header;
     const idleTimeout = options.idleTimeout ?? TIMEOUTS.idle;
@@ -185,7 +189,7 @@ export class Connection {
             // The request was answered already; a body that cannot be
             // framed leaves no way to find the next request: close.
             await this.#flush();
-            return;
+            return false;
           }
           start += result.consumed;
           chunked = null;
@@ -198,17 +202,20 @@ export class Connection {
         if (result.kind === "partial") break;
         if (result.kind === "error") {
           await this.#fail(result.status, "");
-          return;
+          return false;
         }
         start += result.consumed;
         headStarted = false;
         const head = result.head;
         if (head.contentLength > this.#maxBody) {
           await this.#fail(STATUS_CODE.ContentTooLarge, requestLine(head));
-          return;
+          return false;
         }
         bodyLeft = Math.max(head.contentLength, 0);
         if (head.chunked) chunked = new ChunkedDecoder(options.bodyLimits);
+        // A client that asked to close sends nothing more: no lingering.
+        const clientCloses = !head.keepAlive && bodyLeft === 0 &&
+          chunked === null;
         if (this.#draining) head.keepAlive = false;
         const answer = this.#answer(head);
         const reply = answer instanceof Promise ? await answer : answer;
@@ -219,11 +226,11 @@ export class Connection {
         }
         if (reply.close) {
           await this.#flush();
-          return;
+          return clientCloses;
         }
       }
       if (this.#pending.length > 0) await this.#flush();
-      if (this.#draining && bodyLeft === 0 && chunked === null) return;
+      if (this.#draining && bodyLeft === 0 && chunked === null) return false;
 
       // Make room, then read more.
       if (start === end) {
@@ -236,7 +243,7 @@ export class Connection {
       if (end === buf.length) {
         if (buf.length >= this.#maxBuffer) {
           await this.#fail(STATUS_CODE.RequestHeaderFieldsTooLarge, "");
-          return;
+          return false;
         }
         const bigger = new Uint8Array(
           Math.min(buf.length * 4, this.#maxBuffer),
@@ -255,13 +262,36 @@ export class Connection {
       } // else a head (or a new connection) is in progress: keep its deadline
       this.#flushLog();
       const n = await this.#conn.read(buf.subarray(end));
-      if (n === null) return;
+      if (n === null) return true;
       this.#idle = false;
       if (empty && !headStarted) {
         headStarted = true;
         this.deadline = Date.now() + headerTimeout;
       }
       end += n;
+    }
+  }
+
+  /**
+   * Lingering close: after the last response, end our side (FIN) and read
+   * what the client still sends for a short while before closing. Closing
+   * with unread bytes would make the kernel send a reset, which can destroy
+   * the responses still in flight to the client (a long pipeline cut by an
+   * error, say).
+   */
+  async #linger(): Promise<void> {
+    try {
+      await this.#conn.closeWrite();
+    } catch {
+      return; // already gone
+    }
+    this.#idle = false;
+    this.deadline = Date.now() + LINGER.time;
+    const sink = new Uint8Array(16384);
+    for (let total = 0; total < LINGER.bytes;) {
+      const n = await this.#conn.read(sink);
+      if (n === null) return;
+      total += n;
     }
   }
 

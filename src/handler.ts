@@ -265,8 +265,8 @@ export class Handler {
     const q = head.path.indexOf("?");
     const entry = this.#entries.get(q < 0 ? head.path : head.path.slice(0, q));
     if (
-      entry === undefined || entry.varies ||
-      entry.resolution.kind !== "file" ||
+      entry === undefined || entry.resolution.kind !== "file" ||
+      (entry.varies && f.acceptEncoding !== undefined) ||
       Date.now() - entry.checked >= this.#freshness
     ) return;
     const variant = entry.identity!;

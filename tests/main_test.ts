@@ -429,3 +429,49 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "main.ts --reuse-port lets two processes share a port",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const root = await makeTree({ "index.html": "shared" });
+    const first = await ServerProcess.start([
+      root,
+      "--port",
+      "0",
+      "--host",
+      "127.0.0.1",
+      "--reuse-port",
+    ]);
+    let second: ServerProcess | undefined;
+    try {
+      second = await ServerProcess.start([
+        root,
+        "--port",
+        String(first.port),
+        "--host",
+        "127.0.0.1",
+        "--reuse-port",
+      ]);
+      assert.equal(second.port, first.port);
+      // The kernel spreads new connections by their address hash: 40 of
+      // them all landing on one process would be a 2^-39 event.
+      for (let i = 0; i < 40; i++) {
+        assert.equal((await get(first.port)).text, "shared");
+      }
+      const served = [0, 0];
+      const results = [await first.stop(), await second.stop()];
+      second = undefined;
+      results.forEach((result, i) => {
+        assert.equal(result.code, 0);
+        served[i] = result.stdout.filter((l) => CLF_LINE.test(l)).length;
+      });
+      assert.equal(served[0] + served[1], 40);
+      assert.ok(served[0] > 0 && served[1] > 0, `served ${served}`);
+    } finally {
+      if (second !== undefined) await second.stop("SIGKILL");
+      await first.stop("SIGKILL").catch(() => {});
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});

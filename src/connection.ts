@@ -226,7 +226,9 @@ export class Connection {
         }
         if (reply.close) {
           await this.#flush();
-          return clientCloses;
+          // Unread bytes (a pipeline past the close) would turn the close
+          // into a reset that can destroy the responses in flight: linger.
+          return clientCloses && start === end;
         }
       }
       if (this.#pending.length > 0) await this.#flush();

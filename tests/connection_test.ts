@@ -996,3 +996,50 @@ Deno.test({
     }, TINY);
   },
 });
+
+Deno.test({
+  name:
+    "Connection delivers every response before closing, even with a pipeline past the close",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // 300 answers of 4 KiB overflow the socket buffers, so the close comes
+    // while the client still has responses to read and requests unread by
+    // the server: closing outright would reset and lose responses.
+    const page = "p".repeat(4096);
+    const cases = [
+      {
+        name: "a request with Connection: close in the middle",
+        last: "GET /p.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        status: STATUS_CODE.OK,
+      },
+      {
+        name: "a malformed request in the middle",
+        last: "GET  HTTP/1.1\r\nHost: x\r\n\r\n",
+        status: STATUS_CODE.BadRequest,
+      },
+    ];
+    await withServer({ "p.txt": page }, async (port) => {
+      for (const c of cases) {
+        const conn = await connect(port);
+        try {
+          const one = "GET /p.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+          await writeAll(
+            conn,
+            bytes(one.repeat(300) + c.last + one.repeat(100)),
+          );
+          const reader = new ResponseReader(conn);
+          for (let i = 0; i < 300; i++) {
+            const res = await reader.read();
+            assert.equal(res.text, page, `${c.name}: response ${i}`);
+          }
+          const final = await reader.read();
+          assert.equal(final.status, c.status, c.name);
+          assert.equal(final.headers.connection, "close", c.name);
+          assert.ok(await reader.atEnd(), `${c.name}: nothing after the close`);
+        } finally {
+          conn.close();
+        }
+      }
+    });
+  },
+});

@@ -500,38 +500,74 @@ Deno.test({
 
 // --- 4. descriptor leaks -------------------------------------------------------
 
-/** This process's open descriptors: fd number -> link target. */
-function fdTable(): Map<string, string> {
+/**
+ * Reads a /proc file. Deno allows /proc/self and /proc/PID only with
+ * --allow-all; under the narrower test permissions a `cat` child reads it.
+ */
+async function procText(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+  }
+  const out = await new Deno.Command("cat", {
+    args: [path],
+    stdin: "null",
+    stderr: "null",
+  }).output();
+  return new TextDecoder().decode(out.stdout);
+}
+
+/**
+ * The open descriptors of process `pid` (this one by default): fd number ->
+ * link target. Read in-process when allowed, else by a `find` child (whose
+ * own descriptors are not listed; its pipes are the same at every call).
+ */
+async function fdTable(pid = Deno.pid): Promise<Map<string, string>> {
+  const dir = `/proc/${pid}/fd`;
   const out = new Map<string, string>();
-  for (const entry of Deno.readDirSync("/proc/self/fd")) {
-    try {
-      out.set(entry.name, Deno.readLinkSync(`/proc/self/fd/${entry.name}`));
-    } catch {
-      // closed meanwhile (e.g. the directory handle of this very listing)
+  try {
+    for (const entry of Deno.readDirSync(dir)) {
+      try {
+        out.set(entry.name, Deno.readLinkSync(`${dir}/${entry.name}`));
+      } catch {
+        // closed meanwhile (e.g. the handle of this very listing)
+      }
     }
+    return out;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+  }
+  const listing = await new Deno.Command("find", {
+    args: [dir, "-mindepth", "1", "-maxdepth", "1", "-printf", "%f %l\\n"],
+    stdin: "null",
+    stderr: "null",
+  }).output();
+  for (const line of new TextDecoder().decode(listing.stdout).split("\n")) {
+    const space = line.indexOf(" ");
+    if (space > 0) out.set(line.slice(0, space), line.slice(space + 1));
   }
   return out;
 }
 
-function fdCount(): number {
-  let n = 0;
-  for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
-  return n;
+/** The number of open descriptors of this process. */
+async function fdCount(): Promise<number> {
+  return (await fdTable()).size;
 }
 
 /** Socket inodes known to the kernel's tables: inode -> TCP ports (none for UDP/unix). */
-function socketInodes(): Map<string, number[]> {
+async function socketInodes(): Promise<Map<string, number[]>> {
   const out = new Map<string, number[]>();
   for (const table of ["tcp", "tcp6", "udp", "udp6", "unix", "raw", "raw6"]) {
     let text: string;
     try {
-      text = Deno.readTextFileSync(`/proc/net/${table}`);
+      text = await procText(`/proc/net/${table}`);
     } catch {
       continue;
     }
     for (const line of text.split("\n").slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f.length < 10) continue;
+      if (f.length < 7) continue;
       if (table.startsWith("tcp")) {
         const port = (a: string): number => parseInt(a.split(":")[1], 16);
         out.set(f[9], [port(f[1]), port(f[2])]);
@@ -548,14 +584,14 @@ function socketInodes(): Map<string, number[]> {
  * test: files under `root`, TCP sockets on `port`, and sockets the kernel no
  * longer lists (a reset TCP socket whose descriptor was never closed).
  */
-function leakedFds(
+async function leakedFds(
   before: Map<string, string>,
   root: string,
   port: number,
-): string[] {
-  const sockets = socketInodes();
+): Promise<string[]> {
+  const sockets = await socketInodes();
   const out: string[] = [];
-  for (const [fd, link] of fdTable()) {
+  for (const [fd, link] of await fdTable()) {
     if (before.get(fd) === link) continue;
     if (link.startsWith(root)) {
       out.push(`${fd} -> ${link}`);
@@ -716,7 +752,8 @@ async function drive(
   await Promise.all(Array.from({ length: workers }, async () => {
     while (sent < total && Date.now() < deadline) {
       const scenario = SCENARIOS[next++ % SCENARIOS.length];
-      sent += await scenario(port, etag);
+      const n = await scenario(port, etag);
+      sent += n;
     }
   }));
   return sent;
@@ -746,8 +783,8 @@ Deno.test({
           await s.close();
         }
       }
-      const before = fdTable();
-      const beforeCount = fdCount();
+      const before = await fdTable();
+      const beforeCount = before.size;
       const s = await startServer(root, options);
       let port = 0;
       try {
@@ -769,24 +806,28 @@ Deno.test({
         await s.close();
       }
       assert.equal(s.server.connections, 0);
+      // What the server can leak is a socket or a file under its root. Any
+      // other extra descriptor is not the server's: under `deno task test
+      // --parallel` other test modules run in this same process and hold
+      // descriptors of their own (run alone, the count is back exactly).
       // Bounded poll for closes to settle.
-      const back = await until(
-        () => fdCount() <= beforeCount,
-        "",
-        5000,
-      ).then(() => true, () => false);
-      if (!back) {
-        // Under `deno task test --parallel` other test modules run in this
-        // same process and open descriptors of their own; then only those
-        // of this server (files under the root, sockets on its port, sockets
-        // the kernel no longer lists) count as leaks.
-        const leaked = leakedFds(before, root, port);
-        assert.deepEqual(
-          leaked,
-          [],
-          `descriptors: ${beforeCount} before, ${fdCount()} after`,
-        );
+      let after = await fdCount();
+      let leaked = await leakedFds(before, root, port);
+      for (
+        let i = 0;
+        i < 100 && (after > beforeCount || leaked.length > 0);
+        i++
+      ) {
+        await sleep(50);
+        after = await fdCount();
+        leaked = await leakedFds(before, root, port);
       }
+      console.log(`descriptors: ${beforeCount} before, ${after} after`);
+      assert.deepEqual(
+        leaked,
+        [],
+        `descriptors: ${beforeCount} before, ${after} after`,
+      );
     } finally {
       await removeTree(root);
     }
@@ -1052,8 +1093,8 @@ async function startChild(
 }
 
 /** `VmHWM` (peak resident set) of process `pid`, in bytes. */
-function peakRss(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+async function peakRss(pid: number): Promise<number> {
+  const status = await procText(`/proc/${pid}/status`);
   const kb = /^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1];
   assert.ok(kb !== undefined, "VmHWM in /proc/PID/status");
   return Number(kb) * 1024;
@@ -1135,7 +1176,7 @@ Deno.test({
           assert.equal(r.length, size);
           assert.equal(r.sha256, expected);
         }
-        peak = peakRss(server.child.pid);
+        peak = await peakRss(server.child.pid);
       } finally {
         const status = await server.stop();
         assert.equal(status.code, 0, await server.output);

@@ -8,6 +8,7 @@
  */
 
 import { STATUS_CODE, type StatusCode } from "./status.ts";
+import { FIELD_CHAR, QDTEXT, TCHAR } from "./chars.ts";
 
 /** Caller-set limits of the chunked decoder. */
 export interface BodyLimits {
@@ -37,12 +38,14 @@ const LF = 10;
 
 const enum State {
   Size,
+  /** In the chunk extensions; `#ext` says where. */
   Ext,
   SizeLf,
   Data,
   DataCr,
   DataLf,
   TrailerStart,
+  TrailerName,
   TrailerLine,
   TrailerLf,
   EndLf,
@@ -56,9 +59,79 @@ function hexValue(c: number): number {
   return -1;
 }
 
-/** Characters allowed in chunk extensions and trailer lines: VCHAR, obs-text, SP, HT. */
-function isLineChar(c: number): boolean {
-  return c === 0x20 || c === 0x09 || (c > 0x20 && c !== 0x7f);
+/**
+ * Where in `chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] )` the
+ * decoder is (RFC 9112 section 7.1.1); a value is a token or a quoted-string.
+ */
+const enum Ext {
+  /** Before a ";" (after the size or a value). */
+  BeforeSemi,
+  /** After ";": whitespace, then a name. */
+  NameStart,
+  Name,
+  /** After a name: whitespace, "=", ";" or the end. */
+  AfterName,
+  /** After "=": whitespace, then a value. */
+  ValueStart,
+  Token,
+  Quoted,
+  QuotedEscape,
+}
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09;
+}
+
+/** The next extension state for byte `c`, or -1 when `c` cannot come there. */
+function nextExt(state: Ext, c: number): Ext | -1 {
+  switch (state) {
+    case Ext.BeforeSemi:
+      return isSpace(c) ? Ext.BeforeSemi : c === 0x3b ? Ext.NameStart : -1;
+    case Ext.NameStart:
+      return isSpace(c) ? Ext.NameStart : TCHAR[c] === 1 ? Ext.Name : -1;
+    case Ext.Name:
+    case Ext.AfterName:
+      if (state === Ext.Name && TCHAR[c] === 1) return Ext.Name;
+      return isSpace(c)
+        ? Ext.AfterName
+        : c === 0x3d
+        ? Ext.ValueStart
+        : c === 0x3b
+        ? Ext.NameStart
+        : -1;
+    case Ext.ValueStart:
+      return isSpace(c)
+        ? Ext.ValueStart
+        : c === 0x22
+        ? Ext.Quoted
+        : TCHAR[c] === 1
+        ? Ext.Token
+        : -1;
+    case Ext.Token:
+      return TCHAR[c] === 1
+        ? Ext.Token
+        : isSpace(c)
+        ? Ext.BeforeSemi
+        : c === 0x3b
+        ? Ext.NameStart
+        : -1;
+    case Ext.Quoted:
+      return c === 0x22
+        ? Ext.BeforeSemi
+        : c === 0x5c
+        ? Ext.QuotedEscape
+        : QDTEXT[c] === 1
+        ? Ext.Quoted
+        : -1;
+    case Ext.QuotedEscape:
+      return isSpace(c) || (c > 0x20 && c !== 0x7f) ? Ext.Quoted : -1;
+  }
+}
+
+/** True when the extensions may end (CRLF) in `state`. */
+function extMayEnd(state: Ext): boolean {
+  return state === Ext.BeforeSemi || state === Ext.Name ||
+    state === Ext.AfterName || state === Ext.Token;
 }
 
 const PARTIAL: ChunkedResult = Object.freeze({ kind: "partial" });
@@ -71,6 +144,7 @@ const PARTIAL: ChunkedResult = Object.freeze({ kind: "partial" });
 export class ChunkedDecoder {
   #limits: BodyLimits;
   #state = State.Size;
+  #ext = Ext.BeforeSemi;
   #size = 0;
   #digits = 0;
   #remaining = 0;
@@ -102,8 +176,9 @@ export class ChunkedDecoder {
             return this.#fail("Invalid chunk size");
           } else if (c === CR) {
             this.#state = State.SizeLf;
-          } else if (c === 0x3b || c === 0x20 || c === 0x09) {
+          } else if (c === 0x3b || isSpace(c)) {
             this.#state = State.Ext;
+            this.#ext = c === 0x3b ? Ext.NameStart : Ext.BeforeSemi;
             this.#lineLength = this.#digits + 1;
           } else {
             return this.#fail("Invalid chunk size");
@@ -112,11 +187,18 @@ export class ChunkedDecoder {
           break;
         }
         case State.Ext: {
-          if (c === CR) this.#state = State.SizeLf;
-          else if (!isLineChar(c)) {
-            return this.#fail("Invalid chunk extension");
-          } else if (++this.#lineLength > limits.maxChunkLine) {
-            return this.#fail("Chunk line too long");
+          if (c === CR) {
+            if (!extMayEnd(this.#ext)) {
+              return this.#fail("Invalid chunk extension");
+            }
+            this.#state = State.SizeLf;
+          } else {
+            const next = nextExt(this.#ext, c);
+            if (next === -1) return this.#fail("Invalid chunk extension");
+            this.#ext = next;
+            if (++this.#lineLength > limits.maxChunkLine) {
+              return this.#fail("Chunk line too long");
+            }
           }
           i++;
           break;
@@ -153,18 +235,27 @@ export class ChunkedDecoder {
         case State.TrailerStart: {
           // The empty line that ends the trailer section is not part of it.
           if (c === CR) this.#state = State.EndLf;
-          else if (c === LF || c === 0x20 || c === 0x09 || c === 0x3a) {
-            return this.#fail("Invalid trailer line");
-          } else {
-            this.#state = State.TrailerLine;
+          else if (TCHAR[c] !== 1) return this.#fail("Invalid trailer line");
+          else {
+            this.#state = State.TrailerName;
             if (this.#trailerGrows()) return this.#tooLarge();
           }
           i++;
           break;
         }
+        case State.TrailerName: {
+          // field-name ":" (no whitespace before the colon)
+          if (c === 0x3a) this.#state = State.TrailerLine;
+          else if (TCHAR[c] !== 1) return this.#fail("Invalid trailer line");
+          if (this.#trailerGrows()) return this.#tooLarge();
+          i++;
+          break;
+        }
         case State.TrailerLine: {
           if (c === CR) this.#state = State.TrailerLf;
-          else if (!isLineChar(c)) return this.#fail("Invalid trailer line");
+          else if (FIELD_CHAR[c] !== 1) {
+            return this.#fail("Invalid trailer line");
+          }
           if (this.#trailerGrows()) return this.#tooLarge();
           i++;
           break;

@@ -15,6 +15,7 @@
  */
 
 import { STATUS_CODE, type StatusCode } from "./status.ts";
+import { FIELD_CHAR, HOST_CHAR, TARGET_CHAR, TCHAR } from "./chars.ts";
 
 /** Caller-set limits of the parser. */
 export interface ParseLimits {
@@ -101,32 +102,6 @@ const LF = 10;
 const SP = 32;
 const HT = 9;
 const COLON = 58;
-
-function table(pred: (c: number) => boolean): Uint8Array {
-  const t = new Uint8Array(256);
-  for (let c = 0; c < 256; c++) t[c] = pred(c) ? 1 : 0;
-  return t;
-}
-
-const TCHAR_EXTRA = "!#$%&'*+-.^_`|~";
-
-/** token characters (RFC 9110 section 5.6.2). */
-const TCHAR = table((c) =>
-  (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) ||
-  (c >= 0x61 && c <= 0x7a) || TCHAR_EXTRA.includes(String.fromCharCode(c))
-);
-/** Request-target characters: visible ASCII. */
-const TARGET_CHAR = table((c) => c > 0x20 && c < 0x7f);
-/** field-value characters: VCHAR, obs-text, SP, HT. */
-const FIELD_CHAR = table((c) =>
-  c === SP || c === HT || (c > 0x20 && c !== 0x7f)
-);
-/** Host field characters: reg-name, IP-literal and port. */
-const HOST_CHAR = table((c) =>
-  (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) ||
-  (c >= 0x61 && c <= 0x7a) ||
-  "-._~!$&'()*+,;=:[]%".includes(String.fromCharCode(c))
-);
 
 const enum Field {
   Other,

@@ -357,7 +357,36 @@ const ERROR_BODIES: readonly ErrorCase[] = [
     limits: { maxBodySize: 9 },
     status: STATUS_CODE.ContentTooLarge,
   },
-  // Chunk extensions.
+  // Chunk extensions: *( BWS ";" BWS name [ BWS "=" BWS value ] ).
+  ...[
+    ["text after the size without a ;", "0 junk"],
+    ["a ; with no name", "0;"],
+    ["a name starting with =", "0;=v"],
+    ["= with no value", "0;a="],
+    ["an unterminated quoted value", '0;a="x'],
+    ["a quoted value with a bare quote inside", '0;a="x"y"'],
+    ["a value with a non-token character", "0;a=b/c"],
+    ["two values", "0;a=b c"],
+    ["a name with a non-token character", "0;a@b"],
+    ["an escape of a control character", '0;a="\\\x01"'],
+  ].map(([name, line]): ErrorCase => ({
+    name: `extension: ${name}`,
+    body: `${line}\r\n\r\n`,
+    status: STATUS_CODE.BadRequest,
+  })),
+  // Trailer lines are field lines.
+  ...[
+    ["no colon", "garbage"],
+    ["space before the colon", "X : y"],
+    ["empty name", ": y"],
+    ["a non-token name", "X(y): z"],
+    ["a control character in the value", "X: a\x01b"],
+  ].map(([name, line]): ErrorCase => ({
+    name: `trailer: ${name}`,
+    body: `0\r\n${line}\r\n\r\n`,
+    status: STATUS_CODE.BadRequest,
+  })),
+  // Chunk extensions: characters.
   {
     name: "extension with NUL",
     body: "5;a=\0\r\nhello\r\n0\r\n\r\n",

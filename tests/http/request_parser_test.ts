@@ -605,6 +605,11 @@ const REQUEST_LINE_CASES: readonly Case[] = [
     input: req("GET /caf\u00e9 HTTP/1.1", "Host: h"),
     expected: STATUS_CODE.BadRequest,
   },
+  {
+    name: "target with a fragment (#)",
+    input: req("GET /dir#x?y HTTP/1.1", "Host: h"),
+    expected: STATUS_CODE.BadRequest,
+  },
 ];
 
 Deno.test({

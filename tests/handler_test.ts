@@ -1806,9 +1806,9 @@ Deno.test({
   },
 });
 
-/** Bytes this process has read through read(2)-like calls (`rchar` in /proc/self/io). */
+/** Bytes this process has read through read(2)-like calls (`rchar` in /proc/PID/io). */
 function bytesRead(): number {
-  const io = Deno.readTextFileSync("/proc/self/io");
+  const io = Deno.readTextFileSync(`/proc/${Deno.pid}/io`);
   return Number(/^rchar: (\d+)$/m.exec(io)![1]);
 }
 

@@ -168,6 +168,7 @@ export class Connection {
     let end = 0;
     let bodyLeft = 0;
     let chunked: ChunkedDecoder | null = null;
+    let bodyDeadline = 0;
     let headStarted = true; // a new connection is held to the header timeout
 
     for (;;) {
@@ -213,6 +214,9 @@ export class Connection {
         }
         bodyLeft = Math.max(head.contentLength, 0);
         if (head.chunked) chunked = new ChunkedDecoder(options.bodyLimits);
+        // The body (discarded) must arrive within the header timeout too:
+        // trickling it cannot hold the connection.
+        bodyDeadline = Date.now() + headerTimeout;
         // A client that asked to close sends nothing more: no lingering.
         const clientCloses = !head.keepAlive && bodyLeft === 0 &&
           chunked === null;
@@ -256,7 +260,9 @@ export class Connection {
       const now = Date.now();
       const empty = end === 0 && bodyLeft === 0 && chunked === null;
       this.#idle = empty;
-      if (bodyLeft > 0 || chunked !== null || (empty && !headStarted)) {
+      if (bodyLeft > 0 || chunked !== null) {
+        this.deadline = bodyDeadline;
+      } else if (empty && !headStarted) {
         this.deadline = now + idleTimeout;
       } else if (!headStarted) {
         headStarted = true;

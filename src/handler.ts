@@ -166,6 +166,7 @@ export class Handler {
   #compressed: BoundedCache<Uint8Array>;
   #pending = new Map<string, Promise<Entry>>();
   #readyErrors = new Map<StatusCode, Ready>();
+  #rootGone = false;
   #freshness: number;
   #maxCachedFile: number;
   /** Header lines added to every response: CORS and `-H`. */
@@ -562,11 +563,14 @@ export class Handler {
       varies: false,
     };
     let bytes = 0;
-    if (
-      resolution.kind === "not-found" && !(await this.#resolver.rootExists())
-    ) {
-      this.#options.onError?.(`Root "${this.#resolver.root}" is gone`);
-    }
+    if (resolution.kind === "not-found") {
+      // Said once when the root goes, again only after it came back and went.
+      const gone = !(await this.#resolver.rootExists());
+      if (gone && !this.#rootGone) {
+        this.#options.onError?.(`Root "${this.#resolver.root}" is gone`);
+      }
+      this.#rootGone = gone;
+    } else if (resolution.kind === "file") this.#rootGone = false;
     if (resolution.kind === "file") {
       const sidecars = await this.#resolver.sidecars(resolution);
       entry.varies = sidecars.br !== undefined || sidecars.gzip !== undefined ||

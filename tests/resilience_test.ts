@@ -1193,3 +1193,44 @@ Deno.test({
     }
   },
 });
+
+// --- a body dripped byte by byte -------------------------------------------------
+
+Deno.test({
+  name: "Server survives a client that drips a request body (header timeout)",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const cases = [
+      "POST /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n",
+    ];
+    await withServer(
+      FILES,
+      { server: { headerTimeout: 500, idleTimeout: 500 } },
+      async (s) => {
+        for (const head of cases) {
+          const conn = await connect(s.port);
+          try {
+            await writeAll(conn, bytes(head));
+            // Drip "1\r\na\r\n" (or any body bytes) one byte per 40 ms, far
+            // more often than the idle timeout, until the server cuts us off.
+            const drip = "1\r\na\r\n";
+            let cut = false;
+            for (let i = 0; i < 250 && !cut; i++) {
+              try {
+                await writeAll(conn, bytes(drip[i % drip.length]));
+              } catch {
+                cut = true;
+              }
+              await sleep(40);
+              if (s.server.connections === 0) cut = true;
+            }
+            assert.ok(cut, `${head.split("\r\n")[0]}: still held after 10 s`);
+          } finally {
+            closeQuietly(conn);
+          }
+        }
+      },
+    );
+  },
+});

@@ -114,8 +114,13 @@ interface Variant {
   fields: string;
   /** The contents when small enough to keep in memory. */
   body?: Uint8Array;
-  /** The 200 replies to a plain HTTP/1.1 GET (keep-alive, close), rebuilt when the second (their `Date`) changes. */
-  ready: [Ready | undefined, Ready | undefined];
+  /** Header lines of a 304 of this variant (its validators and `Vary`). */
+  notModified: string;
+  /**
+   * Replies to a plain HTTP/1.1 GET, rebuilt when the second (their `Date`)
+   * changes: 200 keep-alive, 200 close, 304 keep-alive, 304 close.
+   */
+  ready: (Ready | undefined)[];
 }
 
 /** A reply shared by every request of one second (only `Date` would differ). */
@@ -258,11 +263,7 @@ export class Handler {
   #fast(head: RequestHead): Reply | undefined {
     if (head.method !== "GET" || head.minor !== 1) return;
     const f = head.fields;
-    if (
-      f.range !== undefined || f.ifNoneMatch !== undefined ||
-      f.ifModifiedSince !== undefined || f.ifMatch !== undefined ||
-      f.ifUnmodifiedSince !== undefined
-    ) return;
+    if (f.range !== undefined) return;
     const q = head.path.indexOf("?");
     const entry = this.#entries.get(q < 0 ? head.path : head.path.slice(0, q));
     if (
@@ -271,30 +272,55 @@ export class Handler {
       Date.now() - entry.checked >= this.#freshness
     ) return;
     const variant = entry.identity!;
+    if (
+      f.ifNoneMatch !== undefined || f.ifModifiedSince !== undefined ||
+      f.ifMatch !== undefined || f.ifUnmodifiedSince !== undefined
+    ) {
+      // Revalidation: answered here only when it ends in 304.
+      return evaluatePreconditions(f, variant) === "not-modified"
+        ? this.#ready(variant, STATUS_CODE.NotModified, !head.keepAlive)
+        : undefined;
+    }
     return variant.body === undefined
       ? undefined
-      : this.#ready(variant, !head.keepAlive);
+      : this.#ready(variant, STATUS_CODE.OK, !head.keepAlive);
   }
 
-  /** The shared 200 reply of an in-memory variant for this second. */
-  #ready(variant: Variant, close: boolean): Reply {
+  /** The shared 200 (of an in-memory variant) or 304 reply for this second. */
+  #ready(
+    variant: Variant,
+    status: typeof STATUS_CODE.OK | typeof STATUS_CODE.NotModified,
+    close: boolean,
+  ): Reply {
     const second = Math.floor(Date.now() / 1000);
-    const index = close ? 1 : 0;
+    const index = (status === STATUS_CODE.OK ? 0 : 2) + (close ? 1 : 0);
     const ready = variant.ready[index];
     if (ready?.second === second) return ready.reply;
-    const body = variant.body!;
-    const combine = body.length <= COMBINE_LIMIT;
-    const reply = replyOf(
-      STATUS_CODE.OK,
-      encodeResponse(STATUS_CODE.OK, variant.fields, {
-        body: combine ? body : undefined,
-        contentLength: body.length,
+    let reply: Reply;
+    if (status === STATUS_CODE.NotModified) {
+      reply = replyOf(
+        status,
+        encodeResponse(status, variant.notModified, {
+          contentLength: null,
+          close,
+        }),
         close,
-      }),
-      close,
-      body.length,
-    );
-    if (!combine) reply.parts = [body];
+      );
+    } else {
+      const body = variant.body!;
+      const combine = body.length <= COMBINE_LIMIT;
+      reply = replyOf(
+        status,
+        encodeResponse(status, variant.fields, {
+          body: combine ? body : undefined,
+          contentLength: body.length,
+          close,
+        }),
+        close,
+        body.length,
+      );
+      if (!combine) reply.parts = [body];
+    }
     variant.ready[index] = { second, reply };
     return reply;
   }
@@ -379,9 +405,12 @@ export class Handler {
       return this.error(STATUS_CODE.PreconditionFailed, { head });
     }
     if (precondition === "not-modified") {
+      if (head.minor === 1 && extra === "") {
+        return this.#ready(variant, STATUS_CODE.NotModified, close);
+      }
       const bytes = encodeResponse(
         STATUS_CODE.NotModified,
-        this.#validatorFields(variant, entry.varies),
+        variant.notModified + extra,
         { contentLength: null, close, keepAlive },
       );
       return replyOf(STATUS_CODE.NotModified, bytes, close);
@@ -437,7 +466,7 @@ export class Handler {
     if (
       !isHead && head.minor === 1 && extra === "" && body !== undefined &&
       body === variant.body
-    ) return this.#ready(variant, close);
+    ) return this.#ready(variant, STATUS_CODE.OK, close);
     if (isHead) {
       file?.close();
       body = undefined;
@@ -621,27 +650,22 @@ export class Handler {
     const suffix = coding === null ? undefined : coding === "br" ? "br" : "gz";
     const etag = makeEtag(found.size, found.mtime, { suffix });
     const lastModified = found.mtime;
-    const variant: Variant = {
+    const cacheControl = this.#options.cacheControl;
+    const notModified = `ETag: ${etag}\r\n` +
+      `Last-Modified: ${httpDate(lastModified)}\r\n` +
+      (cacheControl === undefined ? "" : `Cache-Control: ${cacheControl}\r\n`) +
+      (varies ? "Vary: Accept-Encoding\r\n" : "") + this.#common;
+    return {
       found,
       coding,
       etag,
       lastModified,
-      fields: "",
-      ready: [undefined, undefined],
+      fields: "Content-Type: " + contentType(found.name) + "\r\n" +
+        (coding === null ? "" : `Content-Encoding: ${coding}\r\n`) +
+        "Accept-Ranges: bytes\r\n" + notModified,
+      notModified,
+      ready: [],
     };
-    variant.fields = "Content-Type: " + contentType(found.name) + "\r\n" +
-      (coding === null ? "" : `Content-Encoding: ${coding}\r\n`) +
-      "Accept-Ranges: bytes\r\n" + this.#validatorFields(variant, varies);
-    return variant;
-  }
-
-  /** `ETag`, `Last-Modified`, `Cache-Control`, `Vary` and the common fields (also sent on 304). */
-  #validatorFields(variant: Variant, varies: boolean): string {
-    const cacheControl = this.#options.cacheControl;
-    return `ETag: ${variant.etag}\r\n` +
-      `Last-Modified: ${httpDate(variant.lastModified)}\r\n` +
-      (cacheControl === undefined ? "" : `Cache-Control: ${cacheControl}\r\n`) +
-      (varies ? "Vary: Accept-Encoding\r\n" : "") + this.#common;
   }
 
   /** 206: one range, or several as `multipart/byteranges`. */

@@ -65,6 +65,8 @@ export interface ConnectionOptions {
 export const LINGER = { time: 2000, bytes: 1024 * 1024 } as const;
 
 const INITIAL_BUFFER = 4096;
+/** Most bytes handed to one write: a large body goes out in turns with other connections. */
+const WRITE_SLICE = 1024 * 1024;
 /** Queued pieces up to this size are combined into one write. */
 const COMBINE_LIMIT = 65536;
 const CHUNK_SIZE = 256 * 1024;
@@ -387,7 +389,10 @@ export class Connection {
     let at = 0;
     while (at < bytes.length) {
       this.deadline = Date.now() + sendTimeout;
-      at += await this.#conn.write(at === 0 ? bytes : bytes.subarray(at));
+      const end = Math.min(bytes.length, at + WRITE_SLICE);
+      at += await this.#conn.write(
+        at === 0 && end === bytes.length ? bytes : bytes.subarray(at, end),
+      );
     }
   }
 

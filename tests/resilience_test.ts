@@ -951,25 +951,26 @@ Deno.test({
 
 Deno.test({
   name: "Server survives a file it may not read (403)",
-  // As root, chmod 000 does not deny reading: the case cannot be set up.
-  ignore: Deno.uid() === 0,
   ...SANITIZE,
   async fn(): Promise<void> {
-    await withServer(
-      { ...FILES, "locked.txt": "locked\n" },
-      { handler: { freshness: 50 } },
-      async (s, root) => {
-        await Deno.chmod(`${root}/locked.txt`, 0o000);
-        try {
-          const res = await request(s.port, "/locked.txt");
-          assert.equal(res.status, STATUS_CODE.Forbidden);
-          const other = await request(s.port, "/a.txt");
-          assert.equal(other.status, STATUS_CODE.OK);
-        } finally {
-          await Deno.chmod(`${root}/locked.txt`, 0o644);
-        }
-      },
-    );
+    // As root, chmod 000 denies nothing; the server then runs as a child
+    // process of root without the capabilities that bypass file modes.
+    const root = await makeTree({ ...FILES, "locked.txt": "locked\n" });
+    await Deno.chmod(`${root}/locked.txt`, 0o000);
+    const server = await startChild(root, {
+      withoutDacOverride: Deno.uid() === 0,
+    });
+    try {
+      const res = await request(server.port, "/locked.txt");
+      assert.equal(res.status, STATUS_CODE.Forbidden);
+      assert.ok(!res.text.includes("locked"), "the locked file leaked");
+      const other = await request(server.port, "/a.txt");
+      assert.equal(other.status, STATUS_CODE.OK);
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      await server.stop();
+      await removeTree(root);
+    }
   },
 });
 
@@ -1017,6 +1018,7 @@ Deno.test({
 /** A main.ts child process serving `root` on a free port. */
 async function startChild(
   root: string,
+  options: { withoutDacOverride?: boolean } = {},
 ): Promise<
   {
     child: Deno.ChildProcess;
@@ -1025,23 +1027,34 @@ async function startChild(
     stop: () => Promise<Deno.CommandStatus>;
   }
 > {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      MAIN,
-      root,
-      "--port",
-      "0",
-      "--host",
-      "127.0.0.1",
-      "--quiet",
-    ],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const args = [
+    "run",
+    "-A",
+    MAIN,
+    root,
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--quiet",
+  ];
+  // Root without CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH obeys file modes.
+  const child = new Deno.Command(
+    options.withoutDacOverride ? "setpriv" : Deno.execPath(),
+    {
+      args: options.withoutDacOverride
+        ? [
+          "--bounding-set=-dac_override,-dac_read_search",
+          Deno.execPath(),
+          ...args,
+        ]
+        : args,
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    },
+  ).spawn();
   // Kills a child that is still there after 2 minutes (a hang fails, not hangs).
   const killer = setTimeout(() => {
     try {

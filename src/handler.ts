@@ -139,6 +139,8 @@ interface Entry {
   resolution: Resolution;
   identity?: Variant;
   sidecars: Partial<Record<ContentCoding, Variant>>;
+  /** Variants compressed on the fly (`--compress`), made on first demand. */
+  compressed: Partial<Record<ContentCoding, Variant>>;
   /** True when the path has, or may have, encoded variants (sends `Vary`). */
   varies: boolean;
 }
@@ -387,16 +389,9 @@ export class Handler {
       fields.acceptEncoding,
       this.#codings(entry, rangeRequested),
     );
-    let compressed: Uint8Array | undefined;
     if (coding !== null) {
-      const sidecar = entry.sidecars[coding];
-      if (sidecar !== undefined) variant = sidecar;
-      else {
-        compressed = await this.#compress(variant, coding);
-        if (compressed !== undefined) {
-          variant = this.#compressedVariant(variant, coding);
-        }
-      }
+      variant = entry.sidecars[coding] ??
+        await this.#compressedVariant(entry, coding) ?? variant;
     }
 
     // 5. Conditionals (RFC 9110 section 13.2.2).
@@ -417,7 +412,7 @@ export class Handler {
     }
 
     // 6. Body: from memory, or opened now so headers describe what is sent.
-    let body = compressed ?? variant.body;
+    let body = variant.body;
     let file: Deno.FsFile | null = null;
     let size: number;
     let validators: Variant = variant;
@@ -550,11 +545,22 @@ export class Handler {
     return bytes;
   }
 
-  #compressedVariant(identity: Variant, coding: ContentCoding): Variant {
-    return {
+  /** The entry's file compressed in `coding` on the fly, kept on the entry; undefined when it cannot be read. */
+  async #compressedVariant(
+    entry: Entry,
+    coding: ContentCoding,
+  ): Promise<Variant | undefined> {
+    const made = entry.compressed[coding];
+    if (made !== undefined) return made;
+    const identity = entry.identity!;
+    const bytes = await this.#compress(identity, coding);
+    if (bytes === undefined) return undefined;
+    const variant = {
       ...this.#variant(identity.found, coding, true),
-      body: undefined,
+      body: bytes,
     };
+    entry.compressed[coding] = variant;
+    return variant;
   }
 
   /** What is learnt about `rawPath` (the target's path, query dropped), from the cache while fresh. */
@@ -589,6 +595,7 @@ export class Handler {
       target,
       resolution,
       sidecars: {},
+      compressed: {},
       varies: false,
     };
     let bytes = 0;
@@ -611,6 +618,7 @@ export class Handler {
       entry.identity = same
         ? previous!.identity
         : await this.#load(resolution, null, entry.varies);
+      if (same) entry.compressed = previous!.compressed;
       bytes += entry.identity!.body?.length ?? 0;
       for (const coding of ["br", "gzip"] as const) {
         const found = sidecars[coding];

@@ -8,19 +8,17 @@
  */
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import denoJson from "../deno.json" with { type: "json" };
 import {
-  bytes,
-  connect,
+  getAndClose,
+  killAfter,
+  type ProcessOutput,
+  PROJECT,
   type RawResponse,
-  ResponseReader,
+  runWithin,
   SANITIZE,
-  writeAll,
 } from "./test_util.ts";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-const PROJECT = MAIN.slice(0, MAIN.lastIndexOf("/"));
 const CHILD_LIMIT_MS = 300_000;
 
 /** Finds a file whose name starts with `denort` under `dir`, a few levels deep. */
@@ -79,51 +77,21 @@ function compileTask(): { flags: string[]; output: string; entry: string } {
   return { flags, output, entry };
 }
 
-async function get(port: number): Promise<RawResponse> {
-  const conn = await connect(port);
-  try {
-    await writeAll(
-      conn,
-      bytes("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
-    );
-    return await new ResponseReader(conn).read();
-  } finally {
-    conn.close();
-  }
-}
-
 /** Runs a command to its exit, killed after CHILD_LIMIT_MS. */
-async function output(
+function output(
   cmd: string,
   args: string[],
   options: { cwd?: string; env?: Record<string, string> } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(cmd, {
+): Promise<ProcessOutput> {
+  const command = new Deno.Command(cmd, {
     args,
     cwd: options.cwd,
     env: options.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-  }, CHILD_LIMIT_MS);
-  try {
-    const out = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
+  });
+  return runWithin(command, CHILD_LIMIT_MS);
 }
 
 /** Serves with `binary` from `cwd`, GETs / and stops it with SIGTERM. */
@@ -138,13 +106,7 @@ async function serveOnce(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-  }, CHILD_LIMIT_MS);
+  const timer = killAfter(child, CHILD_LIMIT_MS);
   const stderr = new Response(child.stderr).text();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let response: RawResponse | undefined;
@@ -160,7 +122,7 @@ async function serveOnce(
       if (match) port = Number(match[1]);
     }
     assert.ok(port > 0, text);
-    response = await get(port);
+    response = await getAndClose(port);
   } catch (error) {
     failure = error;
   }

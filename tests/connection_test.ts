@@ -13,11 +13,21 @@ import {
   bytes,
   connect,
   exchange,
-  makeTree,
+  get,
+  randomBytes,
   type RawResponse,
+  readHead,
+  readInto,
   ResponseReader,
   SANITIZE,
+  sha256,
+  sleep,
   startServer,
+  until,
+  waitClosed,
+  withServer,
+  withTimeout,
+  withTree,
   writeAll,
 } from "./test_util.ts";
 
@@ -37,77 +47,6 @@ const FILES: Record<string, string> = {
   "dir/index.html": "<p>dir index</p>\n",
 };
 
-/** A GET request for `path` (HTTP/1.1), with optional extra header lines. */
-function get(path: string, extra = ""): string {
-  return `GET ${path} HTTP/1.1\r\nHost: example.test\r\n${extra}\r\n`;
-}
-
-/** Rejects with `label` when `promise` takes longer than `ms`; clears its timer. */
-async function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  label: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`Timed out after ${ms} ms: ${label}`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * Reads until the server closes the connection (end of stream or reset);
- * answers the bytes read meanwhile. Fails after `ms`.
- */
-async function waitClosed(
-  conn: Deno.Conn,
-  ms = 5000,
-): Promise<number> {
-  const drain = async (): Promise<number> => {
-    const buf = new Uint8Array(65536);
-    let total = 0;
-    for (let i = 0; i < 100_000; i++) {
-      let n: number | null;
-      try {
-        n = await conn.read(buf);
-      } catch {
-        return total; // reset counts as closed
-      }
-      if (n === null) return total;
-      total += n;
-    }
-    throw new Error("The server kept sending");
-  };
-  return await withTimeout(drain(), ms, "waiting for the server to close");
-}
-
-/** `n` random bytes. */
-function randomBytes(n: number): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(n);
-  for (let at = 0; at < n; at += 65536) {
-    crypto.getRandomValues(out.subarray(at, Math.min(n, at + 65536)));
-  }
-  return out;
-}
-
-async function sha256(data: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", data);
-  return Array.from(
-    new Uint8Array(digest),
-    (b) => b.toString(16).padStart(2, "0"),
-  )
-    .join("");
-}
-
 /**
  * Reads one response with a large body efficiently (into one buffer of its
  * Content-Length). Never reads past the body: send the next request only
@@ -122,69 +61,13 @@ async function readLarge(
     body: Uint8Array<ArrayBuffer>;
   }
 > {
-  let buf = new Uint8Array(0);
-  let end = -1;
-  const chunk = new Uint8Array(65536);
-  for (let i = 0; end < 0; i++) {
-    if (i > 1000) throw new Error("No response head");
-    const n = await conn.read(chunk);
-    if (n === null) throw new Error("Connection ended before a response head");
-    const next = new Uint8Array(buf.length + n);
-    next.set(buf);
-    next.set(chunk.subarray(0, n), buf.length);
-    buf = next;
-    for (let k = 3; k < buf.length; k++) {
-      if (
-        buf[k] === 10 && buf[k - 1] === 13 && buf[k - 2] === 10 &&
-        buf[k - 3] === 13
-      ) {
-        end = k + 1;
-        break;
-      }
-    }
-  }
-  const lines = new TextDecoder().decode(buf.subarray(0, end - 4)).split(
-    "\r\n",
-  );
-  const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(lines[0])?.[1]);
-  const headers: Record<string, string> = {};
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(":");
-    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-  }
+  const { status, headers, rest } = await readHead(conn);
   const length = Number(headers["content-length"]);
-  const rest = buf.subarray(end);
   assert.ok(rest.length <= length, "bytes past the body");
   const body = new Uint8Array(length);
   body.set(rest);
-  let got = rest.length;
-  while (got < length) {
-    const n = await conn.read(body.subarray(got));
-    if (n === null) {
-      throw new Error(`Connection ended after ${got} of ${length} body bytes`);
-    }
-    got += n;
-  }
+  await readInto(conn, body, rest.length, length);
   return { status, headers, body };
-}
-
-/** Starts a server over a fresh tree, runs `fn`, and always cleans up. */
-async function withServer(
-  files: Record<string, string | Uint8Array>,
-  fn: (port: number) => Promise<void>,
-  server: { headerTimeout?: number; idleTimeout?: number } = {},
-): Promise<void> {
-  const root = await makeTree(files);
-  try {
-    const s = await startServer(root, { server });
-    try {
-      await fn(s.port);
-    } finally {
-      await s.close();
-    }
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
 }
 
 function assertFile(res: RawResponse, name: string): void {
@@ -199,7 +82,7 @@ Deno.test({
     "Connection serves several sequential requests on one HTTP/1.1 connection",
   ...SANITIZE,
   async fn(): Promise<void> {
-    await withServer(FILES, async (port) => {
+    await withServer(FILES, {}, async ({ port }) => {
       const conn = await connect(port);
       try {
         const reader = new ResponseReader(conn);
@@ -220,7 +103,7 @@ Deno.test({
   name: "Connection closes an HTTP/1.0 connection by default",
   ...SANITIZE,
   async fn(): Promise<void> {
-    await withServer(FILES, async (port) => {
+    await withServer(FILES, {}, async ({ port }) => {
       const { responses, closed } = await exchange(
         port,
         "GET /a.txt HTTP/1.0\r\n\r\n",
@@ -237,7 +120,7 @@ Deno.test({
     "Connection keeps an HTTP/1.0 connection open on Connection: keep-alive",
   ...SANITIZE,
   async fn(): Promise<void> {
-    await withServer(FILES, async (port) => {
+    await withServer(FILES, {}, async ({ port }) => {
       const { responses, closed } = await exchange(
         port,
         "GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" +
@@ -258,7 +141,7 @@ Deno.test({
   name: "Connection honours Connection: close",
   ...SANITIZE,
   async fn(t): Promise<void> {
-    await withServer(FILES, async (port) => {
+    await withServer(FILES, {}, async ({ port }) => {
       await t.step("alone", async () => {
         const { responses, closed } = await exchange(
           port,
@@ -294,7 +177,7 @@ Deno.test({
   name: "Connection answers pipelined requests in order",
   ...SANITIZE,
   async fn(t): Promise<void> {
-    await withServer(FILES, async (port) => {
+    await withServer(FILES, {}, async ({ port }) => {
       const names = ["p1.txt", "p2.txt", "p3.txt", "p4.txt", "p5.txt"];
       const request = names.map((n) => get(`/${n}`)).join("");
       for (const chunk of [undefined, 1]) {
@@ -321,7 +204,7 @@ Deno.test({
   ...SANITIZE,
   async fn(t): Promise<void> {
     const big = new Uint8Array(3 * MiB).fill(0x61);
-    await withServer({ ...FILES, "big.bin": big }, async (port) => {
+    await withServer({ ...FILES, "big.bin": big }, {}, async ({ port }) => {
       for (const path of ["/a.txt", "/big.bin", "/missing.txt", "/dir/"]) {
         await t.step(path, async () => {
           const conn = await connect(port);
@@ -372,7 +255,7 @@ Deno.test({
   ...SANITIZE,
   async fn(): Promise<void> {
     const page = "<h1>my own missing page</h1>\n";
-    await withServer({ ...FILES, "404.html": page }, async (port) => {
+    await withServer({ ...FILES, "404.html": page }, {}, async ({ port }) => {
       const { responses, closed } = await exchange(port, get("/nope.txt"));
       assert.equal(responses[0].status, STATUS_CODE.NotFound);
       assert.equal(responses[0].text, page);
@@ -388,7 +271,7 @@ Deno.test({
     const builtIn = await Deno.readFile(
       new URL("../html/404.html", import.meta.url),
     );
-    await withServer(FILES, async (port) => {
+    await withServer(FILES, {}, async ({ port }) => {
       const { responses } = await exchange(port, get("/nope/deeper.txt"));
       assert.equal(responses[0].status, STATUS_CODE.NotFound);
       assert.deepEqual(responses[0].body, builtIn);
@@ -413,7 +296,7 @@ Deno.test({
       { target: "/a/../dir", location: "/dir/" },
       { target: "/./dir", location: "/dir/" },
     ];
-    await withServer(FILES, async (port) => {
+    await withServer(FILES, {}, async ({ port }) => {
       for (const c of cases) {
         await t.step(c.target, async () => {
           const { responses, closed } = await exchange(port, get(c.target));
@@ -440,7 +323,7 @@ Deno.test({
   name: "Connection answers 405 with Allow to methods other than GET and HEAD",
   ...SANITIZE,
   async fn(t): Promise<void> {
-    await withServer(FILES, async (port) => {
+    await withServer(FILES, {}, async ({ port }) => {
       for (const method of ["POST", "PUT", "DELETE", "PATCH", "TRACE"]) {
         await t.step(method, async () => {
           const { responses, closed } = await exchange(
@@ -464,7 +347,7 @@ Deno.test({
   name: "Connection answers OPTIONS with 204 and Allow",
   ...SANITIZE,
   async fn(t): Promise<void> {
-    await withServer(FILES, async (port) => {
+    await withServer(FILES, {}, async ({ port }) => {
       for (const target of ["/a.txt", "*", "/"]) {
         await t.step(target, async () => {
           const { responses, closed } = await exchange(
@@ -651,7 +534,7 @@ Deno.test({
   name: "Connection answers a malformed request with its status and closes",
   ...SANITIZE,
   async fn(t): Promise<void> {
-    await withServer(FILES, async (port) => {
+    await withServer(FILES, {}, async ({ port }) => {
       for (const c of MALFORMED) {
         await t.step(`${c.name} -> ${c.status}`, async () => {
           const { res, ended } = await sendMalformed(port, c.request);
@@ -721,7 +604,7 @@ Deno.test({
           SMUGGLED,
       },
     ];
-    await withServer(FILES, async (port) => {
+    await withServer(FILES, {}, async ({ port }) => {
       for (const c of cases) {
         await t.step(c.name, async () => {
           // exchange() fails on any response beyond the two expected.
@@ -749,7 +632,7 @@ Deno.test({
   name: "Connection answers 413 to a body over the limit and closes",
   ...SANITIZE,
   async fn(t): Promise<void> {
-    await withServer(FILES, async (port) => {
+    await withServer(FILES, {}, async ({ port }) => {
       await t.step("Content-Length over 1 MiB", async () => {
         const { res, ended } = await sendMalformed(
           port,
@@ -805,10 +688,8 @@ Deno.test({
   name: "Connection answers 404 to a symlink pointing outside the root",
   ...SANITIZE,
   async fn(): Promise<void> {
-    const outside = await makeTree({ "outside.txt": "OUTSIDE SECRET\n" });
-    try {
-      const root = await makeTree(FILES);
-      try {
+    await withTree({ "outside.txt": "OUTSIDE SECRET\n" }, async (outside) => {
+      await withTree(FILES, async (root) => {
         await Deno.symlink(`${outside}/outside.txt`, `${root}/link.txt`);
         await Deno.symlink(outside, `${root}/linkdir`);
         await Deno.symlink(`${root}/a.txt`, `${root}/inside-link.txt`);
@@ -824,12 +705,8 @@ Deno.test({
         } finally {
           await s.close();
         }
-      } finally {
-        await Deno.remove(root, { recursive: true });
-      }
-    } finally {
-      await Deno.remove(outside, { recursive: true });
-    }
+      });
+    });
   },
 });
 
@@ -839,7 +716,7 @@ Deno.test({
   async fn(): Promise<void> {
     const big = randomBytes(BIG_SIZE);
     const expected = await sha256(big);
-    await withServer({ ...FILES, "big.bin": big }, async (port) => {
+    await withServer({ ...FILES, "big.bin": big }, {}, async ({ port }) => {
       const conn = await connect(port);
       try {
         for (let round = 0; round < 2; round++) {
@@ -868,37 +745,28 @@ Deno.test({
   name: "Connection survives a client that closes mid-response",
   ...SANITIZE,
   async fn(): Promise<void> {
-    const root = await makeTree({
-      ...FILES,
-      "big.bin": new Uint8Array(BIG_SIZE),
-    });
-    try {
-      const s = await startServer(root);
-      try {
-        for (let round = 0; round < 3; round++) {
-          const conn = await connect(s.port);
-          try {
-            await writeAll(conn, bytes(get("/big.bin")));
-            const n = await conn.read(new Uint8Array(4096));
-            assert.ok(n !== null && n > 0);
-          } finally {
-            conn.close();
-          }
+    const files = { ...FILES, "big.bin": new Uint8Array(BIG_SIZE) };
+    await withServer(files, {}, async (s) => {
+      for (let round = 0; round < 3; round++) {
+        const conn = await connect(s.port);
+        try {
+          await writeAll(conn, bytes(get("/big.bin")));
+          const n = await conn.read(new Uint8Array(4096));
+          assert.ok(n !== null && n > 0);
+        } finally {
+          conn.close();
         }
-        const { responses, closed } = await exchange(s.port, get("/a.txt"));
-        assertFile(responses[0], "a.txt");
-        assert.equal(closed, false);
-        // The aborted connections end on the server too.
-        for (let i = 0; i < 200 && s.server.connections > 0; i++) {
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
-        assert.equal(s.server.connections, 0);
-      } finally {
-        await s.close();
       }
-    } finally {
-      await Deno.remove(root, { recursive: true });
-    }
+      const { responses, closed } = await exchange(s.port, get("/a.txt"));
+      assertFile(responses[0], "a.txt");
+      assert.equal(closed, false);
+      // The aborted connections end on the server too.
+      await until(
+        () => s.server.connections === 0,
+        "the aborted connections to end",
+        2000,
+      );
+    });
   },
 });
 
@@ -911,7 +779,7 @@ Deno.test({
     "Connection is closed by the server when a head does not arrive in time",
   ...SANITIZE,
   async fn(t): Promise<void> {
-    await withServer(FILES, async (port) => {
+    await withServer(FILES, { server: TINY }, async ({ port }) => {
       await t.step("nothing after the request line", async () => {
         const start = Date.now();
         const conn = await connect(port);
@@ -955,7 +823,7 @@ Deno.test({
             } catch {
               break; // reset by the server
             }
-            await new Promise((resolve) => setTimeout(resolve, 100));
+            await sleep(100);
           }
           const error = await done;
           if (error !== undefined) throw error;
@@ -967,7 +835,7 @@ Deno.test({
           conn.close();
         }
       });
-    }, TINY);
+    });
   },
 });
 
@@ -975,7 +843,7 @@ Deno.test({
   name: "Connection is closed by the server when kept alive idle too long",
   ...SANITIZE,
   async fn(): Promise<void> {
-    await withServer(FILES, async (port) => {
+    await withServer(FILES, { server: TINY }, async ({ port }) => {
       const conn = await connect(port);
       try {
         await writeAll(conn, bytes(get("/a.txt")));
@@ -987,13 +855,13 @@ Deno.test({
         assertFile(res, "a.txt");
         assert.equal(res.headers.connection, undefined);
         const start = Date.now();
-        assert.equal(await waitClosed(conn), 0);
+        assert.equal((await waitClosed(conn)).total, 0);
         const elapsed = Date.now() - start;
         assert.ok(elapsed >= 200 && elapsed < 5000, `${elapsed} ms`);
       } finally {
         conn.close();
       }
-    }, TINY);
+    });
   },
 });
 
@@ -1018,7 +886,7 @@ Deno.test({
         status: STATUS_CODE.BadRequest,
       },
     ];
-    await withServer({ "p.txt": page }, async (port) => {
+    await withServer({ "p.txt": page }, {}, async ({ port }) => {
       for (const c of cases) {
         const conn = await connect(port);
         try {

@@ -14,6 +14,13 @@
  */
 
 import { parseArgs } from "node:util";
+import {
+  closeQuietly,
+  connect,
+  findHeadEnd,
+  prng,
+  serveArgs,
+} from "./test_util.ts";
 
 /** Options of {@linkcode runFuzz}. */
 export interface FuzzOptions {
@@ -88,18 +95,6 @@ const INTERESTING = [
   0x66,
 ];
 
-/** A small deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const encoder = new TextEncoder();
 const SEED_BYTES = SEEDS.map((s) => encoder.encode(s));
 
@@ -144,16 +139,6 @@ export function mutate(random: () => number): Uint8Array {
   return new Uint8Array(bytes);
 }
 
-function headEnd(buf: Uint8Array, from: number): number {
-  for (let i = from + 3; i < buf.length; i++) {
-    if (
-      buf[i] === 10 && buf[i - 1] === 13 && buf[i - 2] === 10 &&
-      buf[i - 3] === 13
-    ) return i + 1;
-  }
-  return -1;
-}
-
 const decoder = new TextDecoder("latin1");
 const STATUS_LINE = /^HTTP\/1\.1 [1-5]\d\d [\x20-\x7e]*$/;
 const FIELD_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+: [\x20-\x7e]*$/;
@@ -170,7 +155,7 @@ export function checkResponses(
   const statuses: number[] = [];
   let at = 0;
   while (at < bytes.length) {
-    const end = headEnd(bytes, at);
+    const end = findHeadEnd(bytes, at);
     if (end < 0) return `Incomplete response head at byte ${at}`;
     const lines = decoder.decode(bytes.subarray(at, end - 4)).split("\r\n");
     if (!STATUS_LINE.test(lines[0])) return `Bad status line "${lines[0]}"`;
@@ -211,16 +196,14 @@ async function exchange(
 ): Promise<Uint8Array | string> {
   let conn: Deno.TcpConn;
   try {
-    conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn = await connect(port);
   } catch (error) {
     return `Cannot connect: ${(error as Error).message}`;
   }
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    try {
-      conn.close();
-    } catch { /* closed */ }
+    closeQuietly(conn);
   }, timeout);
   const received: Uint8Array[] = [];
   let total = 0;
@@ -251,9 +234,7 @@ async function exchange(
     await reading;
   } finally {
     clearTimeout(timer);
-    try {
-      conn.close();
-    } catch { /* closed */ }
+    closeQuietly(conn);
   }
   if (timedOut) return `No end within ${timeout} ms`;
   const out = new Uint8Array(total);
@@ -346,23 +327,8 @@ async function main(): Promise<number> {
   let port = Number(values.port ?? 0);
   if (values.port === undefined) {
     const root = new URL("../html", import.meta.url).pathname;
-    const main = new URL("../main.ts", import.meta.url).pathname;
     child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        main,
-        root,
-        "--port",
-        "0",
-        "--host",
-        "127.0.0.1",
-        "--quiet",
-        "--header-timeout",
-        "1",
-        "--idle-timeout",
-        "1",
-      ],
+      args: serveArgs(root, "--header-timeout", "1", "--idle-timeout", "1"),
       stdout: "piped",
       stderr: "inherit",
     }).spawn();

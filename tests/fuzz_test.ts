@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { checkResponses, mutate, prng, runFuzz } from "./fuzz.ts";
-import { SANITIZE, startServer } from "./test_util.ts";
+import { checkResponses, mutate, runFuzz } from "./fuzz.ts";
+import { prng, SANITIZE, startServer } from "./test_util.ts";
 
 const encoder = new TextEncoder();
 

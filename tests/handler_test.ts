@@ -16,10 +16,14 @@ import type { HandlerOptions } from "../src/handler.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
 import {
   exchange,
+  latin1Bytes,
   makeTree,
+  procText,
   type RawResponse,
   SANITIZE,
   startServer,
+  until,
+  withTree,
 } from "./test_util.ts";
 
 // ---------------------------------------------------------------------------
@@ -111,19 +115,6 @@ function head(
   return request(port, "HEAD", path, fields);
 }
 
-/** Creates a temp tree, runs `fn`, and removes the tree. */
-async function withTree(
-  files: Files,
-  fn: (root: string) => Promise<void>,
-): Promise<void> {
-  const root = await makeTree(files);
-  try {
-    await fn(root);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-}
-
 /** Sets the fixed mtime on every file of `files` under `root`. */
 async function touchAll(root: string, files: Files): Promise<void> {
   for (const path of Object.keys(files)) {
@@ -163,10 +154,6 @@ function latin1(bytes: Uint8Array): string {
   return text;
 }
 
-function fromLatin1(text: string): Uint8Array {
-  return Uint8Array.from(text, (c) => c.charCodeAt(0));
-}
-
 /** One part of a `multipart/byteranges` body. */
 interface BodyPart {
   headers: Record<string, string>;
@@ -199,7 +186,7 @@ function parseByteranges(res: RawResponse): BodyPart[] {
       headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1)
         .trim();
     }
-    return { headers, body: fromLatin1(piece.slice(end + 4)) };
+    return { headers, body: latin1Bytes(piece.slice(end + 4)) };
   });
 }
 
@@ -217,15 +204,6 @@ function assertFull(
     `${label}: Content-Length`,
   );
   assert.deepEqual(res.body, content, `${label}: body`);
-}
-
-/** Polls `check` up to 40 times, 25 ms apart; true once it holds. */
-async function eventually(check: () => Promise<boolean>): Promise<boolean> {
-  for (let i = 0; i < 40; i++) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return false;
 }
 
 // ---------------------------------------------------------------------------
@@ -1638,11 +1616,15 @@ Deno.test({
       const next = "second version, longer";
       await Deno.writeTextFile(`${root}/f.txt`, next);
       let after: RawResponse | undefined;
-      const updated = await eventually(async () => {
-        after = await get(port, "/f.txt");
-        return after.text === next;
-      });
-      assert.ok(updated, "the new content is served");
+      await until(
+        async () => {
+          after = await get(port, "/f.txt");
+          return after.text === next;
+        },
+        "the new content to be served",
+        1000,
+        25,
+      );
       assert.equal(after!.status, STATUS_CODE.OK);
       assert.equal(after!.headers["content-length"], String(next.length));
       assert.notEqual(
@@ -1659,18 +1641,23 @@ Deno.test({
 
       assert.equal((await get(port, "/gone.txt")).status, STATUS_CODE.OK);
       await Deno.remove(`${root}/gone.txt`);
-      const removed = await eventually(async () =>
-        (await get(port, "/gone.txt")).status === STATUS_CODE.NotFound
+      await until(
+        async () =>
+          (await get(port, "/gone.txt")).status === STATUS_CODE.NotFound,
+        "a deleted file to become 404",
+        1000,
+        25,
       );
-      assert.ok(removed, "a deleted file becomes 404");
 
       // A new file appears too.
       assert.equal((await get(port, "/new.txt")).status, STATUS_CODE.NotFound);
       await Deno.writeTextFile(`${root}/new.txt`, "new");
-      const created = await eventually(async () =>
-        (await get(port, "/new.txt")).text === "new"
+      await until(
+        async () => (await get(port, "/new.txt")).text === "new",
+        "a new file to be served",
+        1000,
+        25,
       );
-      assert.ok(created, "a new file is served");
     });
   },
 });
@@ -1685,11 +1672,14 @@ Deno.test({
       const before = await get(port, "/a.css");
       assert.equal(before.headers["vary"], undefined, "no variants yet");
       await Deno.writeFile(`${root}/a.css.gz`, gzipSync(utf8(css)));
-      const noticed = await eventually(async () =>
-        (await get(port, "/a.css", { "Accept-Encoding": "gzip" }))
-          .headers["content-encoding"] === "gzip"
+      await until(
+        async () =>
+          (await get(port, "/a.css", { "Accept-Encoding": "gzip" }))
+            .headers["content-encoding"] === "gzip",
+        "the sidecar to be served",
+        1000,
+        25,
       );
-      assert.ok(noticed, "the sidecar is served");
       // The identity file itself did not change, but it now has a variant.
       const identity = await get(port, "/a.css");
       assert.equal(identity.text, css);
@@ -1806,16 +1796,10 @@ Deno.test({
   },
 });
 
-/**
- * Bytes this process has read through read(2)-like calls (`rchar` in
- * /proc/PID/io), read by `cat`: Deno asks for --allow-all to read /proc/PID
- * itself.
- */
+/** Bytes this process has read through read(2)-like calls (`rchar` in /proc/PID/io). */
 async function bytesRead(): Promise<number> {
-  const { stdout } = await new Deno.Command("cat", {
-    args: [`/proc/${Deno.pid}/io`],
-  }).output();
-  return Number(/^rchar: (\d+)$/m.exec(decoder.decode(stdout))![1]);
+  const io = await procText(`/proc/${Deno.pid}/io`);
+  return Number(/^rchar: (\d+)$/m.exec(io)![1]);
 }
 
 Deno.test({

@@ -6,7 +6,7 @@ import {
   formatCommonLog,
 } from "../src/log.ts";
 import type { AccessRecord } from "../src/connection.ts";
-import { SANITIZE } from "./test_util.ts";
+import { SANITIZE, sleep } from "./test_util.ts";
 
 const decoder = new TextDecoder();
 
@@ -244,7 +244,7 @@ Deno.test({
     try {
       log.write(record());
       for (let i = 0; i < 500 && writer.calls === 0; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        await sleep(10);
       }
       assert.equal(writer.text, formatCommonLog(record()) + "\n");
     } finally {

@@ -4,20 +4,18 @@
  */
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import denoJson from "../deno.json" with { type: "json" };
 import {
-  bytes,
-  connect,
+  getAndClose,
+  killAfter,
+  MAIN,
   makeTree,
-  type RawResponse,
-  ResponseReader,
+  type ProcessOutput,
+  PROJECT,
+  runWithin,
   SANITIZE,
-  writeAll,
 } from "./test_util.ts";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-const PROJECT = MAIN.slice(0, MAIN.lastIndexOf("/"));
 /** Kills a child that has not exited by then (a hung test fails instead of hanging). */
 const CHILD_LIMIT_MS = 60_000;
 
@@ -39,29 +37,11 @@ function command(
 }
 
 /** Runs main.ts to its exit (killed after CHILD_LIMIT_MS). */
-async function run(
+function run(
   args: string[],
   options: { cwd?: string } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = command(args, options).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-  }, CHILD_LIMIT_MS);
-  try {
-    const output = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
+): Promise<ProcessOutput> {
+  return runWithin(command(args, options), CHILD_LIMIT_MS);
 }
 
 /** Asserts `text` is exactly one line (with its newline) and no stack trace. */
@@ -108,13 +88,7 @@ class ServerProcess {
     options: { cwd?: string } = {},
   ): Promise<ServerProcess> {
     const child = command(args, options).spawn();
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }, CHILD_LIMIT_MS);
+    const timer = killAfter(child, CHILD_LIMIT_MS);
     const reader = child.stdout.pipeThrough(new TextDecoderStream())
       .getReader();
     const stderr = new Response(child.stderr).text();
@@ -181,22 +155,6 @@ class ServerProcess {
       clearTimeout(this.#timer);
       this.#reader.releaseLock();
     }
-  }
-}
-
-/** GET / over a raw socket with Connection: close. */
-async function get(port: number, path = "/"): Promise<RawResponse> {
-  const conn = await connect(port);
-  try {
-    await writeAll(
-      conn,
-      bytes(
-        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
-      ),
-    );
-    return await new ResponseReader(conn).read();
-  } finally {
-    conn.close();
   }
 }
 
@@ -347,7 +305,7 @@ Deno.test({
           server.lines.some((l) => l.startsWith("static-srv ")),
           JSON.stringify(server.lines),
         );
-        const response = await get(server.port);
+        const response = await getAndClose(server.port);
         assert.equal(response.status, 200);
         assert.equal(response.text, content);
         const line = await server.waitForLine((l) => CLF_LINE.test(l));
@@ -381,7 +339,7 @@ Deno.test({
       ]);
       let stopped = false;
       try {
-        const response = await get(server.port);
+        const response = await getAndClose(server.port);
         assert.equal(response.status, 200);
         assert.equal(response.text, "quiet");
         // The log is flushed on stop, so every line is in by the exit.
@@ -418,7 +376,7 @@ Deno.test({
         ),
         JSON.stringify(server.lines),
       );
-      const response = await get(server.port);
+      const response = await getAndClose(server.port);
       assert.equal(response.status, 200);
       assert.deepEqual(response.body, expected);
       const { code, stderr } = await server.stop("SIGTERM");
@@ -457,7 +415,7 @@ Deno.test({
       // The kernel spreads new connections by their address hash: 40 of
       // them all landing on one process would be a 2^-39 event.
       for (let i = 0; i < 40; i++) {
-        assert.equal((await get(first.port)).text, "shared");
+        assert.equal((await getAndClose(first.port)).text, "shared");
       }
       const served = [0, 0];
       const results = [await first.stop(), await second.stop()];

@@ -11,22 +11,34 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { fileURLToPath } from "node:url";
 import { STATUS_CODE } from "../src/http/status.ts";
 import {
   bytes,
+  closeQuietly,
   connect,
+  type Drained,
+  get,
+  killAfter,
   makeTree,
+  openServed,
+  procText,
+  randomBytes,
   type RawResponse,
+  readHead,
+  removeTree,
   ResponseReader,
   SANITIZE,
+  serveArgs,
+  sleep,
   startServer,
-  type TestServer,
+  until,
+  waitClosed,
+  withServer,
+  withTimeout,
   writeAll,
 } from "./test_util.ts";
 
 const MiB = 1024 * 1024;
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 
 const FILES: Record<string, string> = {
   "a.txt": "contents of a\n",
@@ -34,134 +46,6 @@ const FILES: Record<string, string> = {
 };
 
 // --- helpers -----------------------------------------------------------------
-
-/** A GET request for `path` (HTTP/1.1), with optional extra header lines. */
-function get(path: string, extra = ""): string {
-  return `GET ${path} HTTP/1.1\r\nHost: example.test\r\n${extra}\r\n`;
-}
-
-/** Waits `ms` (pacing only: never used to win a race). */
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Rejects with `label` when `promise` takes longer than `ms`; clears its timer. */
-async function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  label: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`Timed out after ${ms} ms: ${label}`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * Polls (bounded: `ms` in `step` ms steps) until `done()` holds; answers the
- * ms it took. Fails with `label` when it never holds.
- */
-async function until(
-  done: () => boolean | Promise<boolean>,
-  label: string,
-  ms = 5000,
-  step = 10,
-): Promise<number> {
-  const start = Date.now();
-  for (let i = 0; i <= Math.ceil(ms / step); i++) {
-    if (await done()) return Date.now() - start;
-    await sleep(step);
-  }
-  return assert.fail(`Timed out after ${ms} ms waiting for ${label}`);
-}
-
-/** Closes `conn`, ignoring "already closed". */
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // already closed
-  }
-}
-
-/**
- * Reads until the server closes the connection (end of stream or reset);
- * answers the byte count and the first bytes as text. Fails after `ms`.
- */
-async function waitClosed(
-  conn: Deno.Conn,
-  ms = 5000,
-): Promise<{ total: number; start: string }> {
-  const drain = async (): Promise<{ total: number; start: string }> => {
-    const buf = new Uint8Array(256 * 1024);
-    let total = 0;
-    let start = "";
-    for (let i = 0; i < 1_000_000; i++) {
-      let n: number | null;
-      try {
-        n = await conn.read(buf);
-      } catch {
-        return { total, start }; // reset counts as closed
-      }
-      if (n === null) return { total, start };
-      if (start.length < 64) {
-        start += new TextDecoder().decode(buf.subarray(0, Math.min(n, 64)));
-      }
-      total += n;
-    }
-    throw new Error("The server kept sending");
-  };
-  return await withTimeout(drain(), ms, "waiting for the server to close");
-}
-
-/** Reads a response head; answers its status, fields and the body bytes read with it. */
-async function readHead(
-  conn: Deno.Conn,
-): Promise<
-  { status: number; headers: Record<string, string>; rest: Uint8Array }
-> {
-  let buf = new Uint8Array(0);
-  const chunk = new Uint8Array(65536);
-  for (let i = 0; i < 1000; i++) {
-    const n = await conn.read(chunk);
-    if (n === null) throw new Error("Connection ended before a response head");
-    const next = new Uint8Array(buf.length + n);
-    next.set(buf);
-    next.set(chunk.subarray(0, n), buf.length);
-    buf = next;
-    for (let k = 3; k < buf.length; k++) {
-      if (
-        buf[k] !== 10 || buf[k - 1] !== 13 || buf[k - 2] !== 10 ||
-        buf[k - 3] !== 13
-      ) continue;
-      const lines = new TextDecoder().decode(buf.subarray(0, k - 3)).split(
-        "\r\n",
-      );
-      const headers: Record<string, string> = {};
-      for (const line of lines.slice(1)) {
-        const colon = line.indexOf(":");
-        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1)
-          .trim();
-      }
-      return {
-        status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(lines[0])?.[1]),
-        headers,
-        rest: buf.subarray(k + 1),
-      };
-    }
-  }
-  throw new Error("No response head");
-}
 
 /** One request on a fresh connection (closed afterwards); fails after 5 s. */
 async function request(
@@ -186,54 +70,6 @@ async function request(
   }
 }
 
-/** Removes a tree, ignoring a missing one. */
-async function removeTree(path: string): Promise<void> {
-  try {
-    await Deno.remove(path, { recursive: true });
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-}
-
-/** Runs `fn` with a server over a fresh tree; always cleans up. */
-async function withServer(
-  files: Record<string, string | Uint8Array>,
-  options: Parameters<typeof startServer>[1],
-  fn: (s: TestServer, root: string) => Promise<void>,
-): Promise<void> {
-  const root = await makeTree(files);
-  try {
-    const s = await startServer(root, options);
-    try {
-      await fn(s, root);
-    } finally {
-      await s.close();
-    }
-  } finally {
-    await removeTree(root);
-  }
-}
-
-/** Opens a connection and completes one keep-alive request for /a.txt on it. */
-async function openServed(port: number): Promise<Deno.TcpConn> {
-  const conn = await connect(port);
-  try {
-    await writeAll(conn, bytes(get("/a.txt")));
-    const res = await withTimeout(
-      new ResponseReader(conn).read(),
-      10_000,
-      "response",
-    );
-    assert.equal(res.status, STATUS_CODE.OK);
-    assert.equal(res.text, FILES["a.txt"]);
-    assert.equal(res.headers.connection, undefined, "kept alive");
-    return conn;
-  } catch (error) {
-    closeQuietly(conn);
-    throw error;
-  }
-}
-
 /**
  * Opens `count` served keep-alive connections, `batch` at a time (a bounded
  * number of SYNs in flight). On failure closes what it opened and throws.
@@ -249,7 +85,7 @@ async function openMany(
       const results = await Promise.allSettled(
         Array.from(
           { length: Math.min(batch, count - at) },
-          () => openServed(port),
+          () => openServed(port, "/a.txt", FILES["a.txt"], 10_000),
         ),
       );
       for (const r of results) {
@@ -276,7 +112,7 @@ interface Drip {
   /** Bytes it would have sent. */
   total: number;
   /** What the server sent it before closing. */
-  received: { total: number; start: string };
+  received: Drained;
 }
 
 /**
@@ -499,24 +335,6 @@ Deno.test({
 });
 
 // --- 4. descriptor leaks -------------------------------------------------------
-
-/**
- * Reads a /proc file. Deno allows /proc/self and /proc/PID only with
- * --allow-all; under the narrower test permissions a `cat` child reads it.
- */
-async function procText(path: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotCapable)) throw error;
-  }
-  const out = await new Deno.Command("cat", {
-    args: [path],
-    stdin: "null",
-    stderr: "null",
-  }).output();
-  return new TextDecoder().decode(out.stdout);
-}
 
 /**
  * The open descriptors of process `pid` (this one by default): fd number ->
@@ -1027,17 +845,7 @@ async function startChild(
     stop: () => Promise<Deno.CommandStatus>;
   }
 > {
-  const args = [
-    "run",
-    "-A",
-    MAIN,
-    root,
-    "--port",
-    "0",
-    "--host",
-    "127.0.0.1",
-    "--quiet",
-  ];
+  const args = serveArgs(root);
   // Root without CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH obeys file modes.
   const child = new Deno.Command(
     options.withoutDacOverride ? "setpriv" : Deno.execPath(),
@@ -1056,13 +864,7 @@ async function startChild(
     },
   ).spawn();
   // Kills a child that is still there after 2 minutes (a hang fails, not hangs).
-  const killer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-  }, 120_000);
+  const killer = killAfter(child, 120_000);
   const stderr = new Response(child.stderr).text();
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let seen = "";
@@ -1151,10 +953,7 @@ Deno.test({
     const root = await Deno.makeTempDir({ prefix: "static-srv-mem-" });
     try {
       // 256 MiB of random-ish bytes, fast: one random 1 MiB block, numbered.
-      const block = new Uint8Array(MiB);
-      for (let at = 0; at < MiB; at += 65536) {
-        crypto.getRandomValues(block.subarray(at, at + 65536));
-      }
+      const block = randomBytes(MiB);
       const hash = createHash("sha256");
       const file = await Deno.open(`${root}/big.bin`, {
         write: true,

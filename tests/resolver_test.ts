@@ -6,6 +6,7 @@ import {
   Resolver,
   type ResolverOptions,
 } from "../src/resolver.ts";
+import { withTimeout } from "./test_util.ts";
 
 const encoder = new TextEncoder();
 
@@ -103,26 +104,6 @@ async function withTree(fn: (tree: Tree) => Promise<void>): Promise<void> {
     await fn(tree);
   } finally {
     await removeTree(tree);
-  }
-}
-
-/** Fails instead of hanging when `promise` does not settle in time. */
-async function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  label: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${label}: no answer in ${ms} ms`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

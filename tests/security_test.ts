@@ -12,11 +12,13 @@ import assert from "node:assert/strict";
 import { STATUS_CODE } from "../src/http/status.ts";
 import {
   connect,
-  makeTree,
+  latin1Bytes,
   type RawResponse,
   ResponseReader,
   SANITIZE,
   startServer,
+  withTimeout,
+  withTree,
   writeAll,
 } from "./test_util.ts";
 
@@ -38,35 +40,6 @@ const FILES: Record<string, string> = {
 
 /** The longest one exchange (write, responses, probe) may take. */
 const EXCHANGE_MS = 5000;
-
-/** Encodes every UTF-16 unit as one byte (the tests send raw bytes 0-255). */
-function latin1Bytes(text: string): Uint8Array {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
-  return out;
-}
-
-/** Rejects with `label` when `promise` takes longer than `ms`; clears its timer. */
-async function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  label: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`Timed out after ${ms} ms: ${label}`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A connection reader that keeps a copy of every byte read. */
 class Tap {
@@ -218,19 +191,6 @@ async function serving(
       clearTimeout(timer);
     }
     await closing;
-  }
-}
-
-/** A fresh tree of `files`, removed after `fn`. */
-async function withTree(
-  files: Record<string, string | Uint8Array>,
-  fn: (root: string) => Promise<void>,
-): Promise<void> {
-  const root = await makeTree(files);
-  try {
-    await fn(root);
-  } finally {
-    await Deno.remove(root, { recursive: true });
   }
 }
 

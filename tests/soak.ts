@@ -16,10 +16,21 @@
  */
 
 import { parseArgs } from "node:util";
-import { fileURLToPath } from "node:url";
+import {
+  closeQuietly,
+  connect,
+  findHeadEnd,
+  latin1Bytes,
+  prng,
+  randomBytes,
+  serveArgs,
+  sleep,
+  TimeoutError,
+  withTimeout,
+  writeAll,
+} from "./test_util.ts";
 
 const MiB = 1024 * 1024;
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 /** Descriptors the child may hold at the end beyond the start. */
 const FD_TOLERANCE = 8;
 /** How often the child is sampled, in ms. */
@@ -62,45 +73,7 @@ const CONCURRENCY = positive("concurrency", args.concurrency, 32);
 const MAX_REQUESTS = positive("max-requests", args["max-requests"], 5_000_000);
 const SEED = positive("seed", args.seed, Date.now() % 1_000_000_007);
 
-// --- small utilities -------------------------------------------------------------
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** A seeded PRNG (mulberry32): the same seed draws the same sequence. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Rejects with a TimeoutError when `promise` takes longer than `ms`. */
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new TimeoutError()), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-class TimeoutError extends Error {
-  constructor() {
-    super("timed out");
-    this.name = "TimeoutError";
-  }
-}
+// --- error kinds ---------------------------------------------------------------
 
 /** The server ended the connection where a response was expected. */
 class EndedError extends Error {
@@ -115,14 +88,6 @@ class AnomalyError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "AnomalyError";
-  }
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // already closed
   }
 }
 
@@ -163,17 +128,15 @@ class Client {
   }
 
   static async open(port: number): Promise<Client> {
-    const conn = await withTimeout(
-      Deno.connect({ hostname: "127.0.0.1", port }),
-      CLIENT_TIMEOUT,
-    );
+    const conn = await withTimeout(connect(port), CLIENT_TIMEOUT, "connect");
     return new Client(conn);
   }
 
   async write(data: string | Uint8Array): Promise<void> {
-    const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    let at = 0;
-    while (at < bytes.length) at += await this.conn.write(bytes.subarray(at));
+    await writeAll(
+      this.conn,
+      typeof data === "string" ? encoder.encode(data) : data,
+    );
   }
 
   /** Reads more bytes; false at the end (or a reset). */
@@ -194,13 +157,17 @@ class Client {
 
   /** One response (no body for HEAD, 204, 304); throws EndedError on an early end. */
   async read(options: { head?: boolean } = {}): Promise<Response> {
-    return await withTimeout(this.#read(options.head ?? false), CLIENT_TIMEOUT);
+    return await withTimeout(
+      this.#read(options.head ?? false),
+      CLIENT_TIMEOUT,
+      "response",
+    );
   }
 
   async #read(head: boolean): Promise<Response> {
     let end = -1;
     for (let i = 0; end < 0; i++) {
-      end = headEnd(this.#buf);
+      end = findHeadEnd(this.#buf);
       if (end >= 0) break;
       if (i > 10_000 || this.#buf.length > 65536) {
         throw new AnomalyError("response head too large");
@@ -262,6 +229,7 @@ class Client {
           return !(await this.#fill());
         })(),
         ms,
+        "the end",
       );
     } catch {
       return false;
@@ -271,16 +239,6 @@ class Client {
   close(): void {
     closeQuietly(this.conn);
   }
-}
-
-function headEnd(buf: Uint8Array): number {
-  for (let i = 3; i < buf.length; i++) {
-    if (
-      buf[i] === 10 && buf[i - 1] === 13 && buf[i - 2] === 10 &&
-      buf[i - 3] === 13
-    ) return i + 1;
-  }
-  return -1;
 }
 
 // --- the tree --------------------------------------------------------------------
@@ -296,10 +254,7 @@ async function makeRoot(): Promise<string> {
   await Deno.mkdir(`${root}/dir`);
   await Deno.writeTextFile(`${root}/dir/index.html`, "<p>dir</p>\n");
   await Deno.writeTextFile(`${root}/secret.txt`, "TOP SECRET\n");
-  const block = new Uint8Array(MiB);
-  for (let at = 0; at < MiB; at += 65536) {
-    crypto.getRandomValues(block.subarray(at, at + 65536));
-  }
+  const block = randomBytes(MiB);
   await Deno.writeFile(`${root}/mid.bin`, block.subarray(0, MID_SIZE));
   const big = await Deno.open(`${root}/big.bin`, { write: true, create: true });
   try {
@@ -326,21 +281,13 @@ interface Child {
 
 async function startChild(root: string): Promise<Child> {
   const process = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      MAIN,
+    args: serveArgs(
       root,
-      "--port",
-      "0",
-      "--host",
-      "127.0.0.1",
-      "--quiet",
       "--header-timeout",
       String(HEADER_TIMEOUT_S),
       "--idle-timeout",
       "5",
-    ],
+    ),
     env: { NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
@@ -359,7 +306,8 @@ async function startChild(root: string): Promise<Child> {
   let seen = "";
   let port = 0;
   for (let i = 0; i < 100 && port === 0; i++) {
-    const next = await withTimeout(lines.read(), 30_000).catch(() => null);
+    const next = await withTimeout(lines.read(), 30_000, "banner")
+      .catch(() => null);
     if (next === null || next.done) break;
     const value = next.value;
     seen += value;
@@ -605,7 +553,7 @@ const invalid: Scenario = async (port, random) => {
   try {
     sent++;
     await client.write(
-      Uint8Array.from(request + get("/small.txt"), (c) => c.charCodeAt(0)),
+      latin1Bytes(request + get("/small.txt")),
     );
     const res = await client.read();
     if (res.status < 400) {
@@ -647,9 +595,12 @@ const resetMid: Scenario = async (port, random) => {
     // At most 1 MiB of big.bin, 128 KiB of mid.bin: always mid-response.
     const reads = 1 + Math.floor(random() * (big ? 16 : 2));
     for (let i = 0; i < reads; i++) {
-      if ((await withTimeout(client.conn.read(buf), CLIENT_TIMEOUT)) === null) {
-        break;
-      }
+      const n = await withTimeout(
+        client.conn.read(buf),
+        CLIENT_TIMEOUT,
+        "read",
+      );
+      if (n === null) break;
     }
   } finally {
     client.close();
@@ -720,9 +671,12 @@ const slowReader: Scenario = async (port) => {
     await client.write(get("/big.bin"));
     const buf = new Uint8Array(64 * 1024);
     for (let i = 0; i < 10; i++) {
-      if ((await withTimeout(client.conn.read(buf), CLIENT_TIMEOUT)) === null) {
-        break;
-      }
+      const n = await withTimeout(
+        client.conn.read(buf),
+        CLIENT_TIMEOUT,
+        "read",
+      );
+      if (n === null) break;
       await sleep(100);
     }
   } finally {
@@ -846,7 +800,11 @@ async function main(): Promise<number> {
       while (alive()) await run(pick(random), port, random);
     });
     // Bounded: every scenario ends within its own timeouts.
-    await withTimeout(Promise.all(workers), SECONDS * 1000 + 60_000).catch(
+    await withTimeout(
+      Promise.all(workers),
+      SECONDS * 1000 + 60_000,
+      "the workers",
+    ).catch(
       () => count("workers did not finish"),
     );
     clearInterval(sampler);
@@ -916,7 +874,11 @@ async function main(): Promise<number> {
     if (child !== undefined) {
       if (child.exited === null) {
         child.process.kill("SIGTERM");
-        const stopped = await withTimeout(child.status, 20_000).catch(() => {
+        const stopped = await withTimeout(
+          child.status,
+          20_000,
+          "the child to stop",
+        ).catch(() => {
           child!.process.kill("SIGKILL");
           return child!.status;
         });

@@ -1,23 +1,133 @@
 /**
- * Shared helpers for the integration tests: a server on port 0 over a temp
- * root, raw-byte clients, and a strict HTTP/1.1 response reader.
+ * Shared helpers for the integration tests and the soak and fuzz scripts: a
+ * server on port 0 over a temp root, raw-byte clients, a strict HTTP/1.1
+ * response reader, bounded waits, and main.ts as a child process.
+ *
+ * Nothing here uses Deno's test API, so that `deno run` scripts may import it.
  *
  * @module
  */
 
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import { Handler, type HandlerOptions } from "../src/handler.ts";
+import { STATUS_CODE } from "../src/http/status.ts";
 import { Server, type ServerOptions } from "../src/server.ts";
 
 /** Sanitizers on, as every test here asks for. */
 export const SANITIZE = { sanitizeOps: true, sanitizeResources: true } as const;
 
+/** The path of main.ts. */
+export const MAIN: string = fileURLToPath(
+  new URL("../main.ts", import.meta.url),
+);
+/** The project directory (where main.ts, deno.json and html/ are). */
+export const PROJECT: string = MAIN.slice(0, MAIN.lastIndexOf("/"));
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+// --- timing ------------------------------------------------------------------
+
+/** Waits `ms` (pacing only: never used to win a race). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The rejection of {@linkcode withTimeout}. */
+export class TimeoutError extends Error {
+  /** `label` names what was awaited for `ms`. */
+  constructor(ms: number, label: string) {
+    super(`Timed out after ${ms} ms: ${label}`);
+    this.name = "TimeoutError";
+  }
+}
+
+/** Rejects with a {@linkcode TimeoutError} when `promise` takes longer than `ms`; clears its timer. */
+export async function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  label: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new TimeoutError(ms, label)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `done()` now and every `step` ms for up to `ms`; answers the ms it took, else fails naming `label`. */
+export async function until(
+  done: () => boolean | Promise<boolean>,
+  label: string,
+  ms = 5000,
+  step = 10,
+): Promise<number> {
+  const start = Date.now();
+  const steps = Math.ceil(ms / step);
+  for (let i = 0; i <= steps; i++) {
+    if (await done()) return Date.now() - start;
+    if (i < steps) await sleep(step);
+  }
+  return assert.fail(`Timed out after ${ms} ms waiting for ${label}`);
+}
+
+/** A seeded PRNG (mulberry32): the same seed draws the same sequence in [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// --- bytes -------------------------------------------------------------------
 
 /** Encodes a string as bytes (Latin-1 safe for ASCII requests). */
 export function bytes(text: string): Uint8Array {
   return encoder.encode(text);
 }
+
+/** Encodes every UTF-16 unit as one byte (for raw bytes 0-255 written as characters). */
+export function latin1Bytes(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
+  return out;
+}
+
+/** `n` random bytes. */
+export function randomBytes(n: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(n);
+  for (let at = 0; at < n; at += 65536) {
+    crypto.getRandomValues(out.subarray(at, Math.min(n, at + 65536)));
+  }
+  return out;
+}
+
+/** The SHA-256 of `data`, in lowercase hex. */
+export async function sha256(data: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", data);
+  return Array.from(
+    new Uint8Array(digest),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+/** A GET request for `path` (HTTP/1.1, Host: example.test), with optional extra header lines. */
+export function get(path: string, extra = ""): string {
+  return `GET ${path} HTTP/1.1\r\nHost: example.test\r\n${extra}\r\n`;
+}
+
+// --- trees and servers -------------------------------------------------------
 
 /** A temporary directory tree: `files` maps relative paths to contents. */
 export async function makeTree(
@@ -45,6 +155,28 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** Removes a tree, ignoring a missing one. */
+export async function removeTree(path: string): Promise<void> {
+  try {
+    await Deno.remove(path, { recursive: true });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
+/** Runs `fn` over a fresh tree of `files`, and removes the tree. */
+export async function withTree(
+  files: Record<string, string | Uint8Array>,
+  fn: (root: string) => Promise<void>,
+): Promise<void> {
+  const root = await makeTree(files);
+  try {
+    await fn(root);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
 /** Starts a server on 127.0.0.1, port 0, serving `root`. */
 export async function startServer(
   root: string,
@@ -63,6 +195,27 @@ export async function startServer(
     close: () => server.shutdown({ grace: 2000 }),
   };
 }
+
+/** Runs `fn` with a server over a fresh tree of `files`; always cleans up (`fn` may remove the tree). */
+export async function withServer(
+  files: Record<string, string | Uint8Array>,
+  options: { handler?: HandlerOptions; server?: ServerOptions },
+  fn: (s: TestServer, root: string) => Promise<void>,
+): Promise<void> {
+  const root = await makeTree(files);
+  try {
+    const s = await startServer(root, options);
+    try {
+      await fn(s, root);
+    } finally {
+      await s.close();
+    }
+  } finally {
+    await removeTree(root);
+  }
+}
+
+// --- raw responses -----------------------------------------------------------
 
 /** A parsed response. */
 export interface RawResponse {
@@ -175,14 +328,71 @@ export class ResponseReader {
   }
 }
 
-function findHeadEnd(buf: Uint8Array): number {
-  for (let i = 3; i < buf.length; i++) {
+/** The index just past the first CRLF CRLF in `buf` at or after `from`, or -1. */
+export function findHeadEnd(buf: Uint8Array, from = 0): number {
+  for (let i = from + 3; i < buf.length; i++) {
     if (
       buf[i] === 10 && buf[i - 1] === 13 && buf[i - 2] === 10 &&
       buf[i - 3] === 13
     ) return i + 1;
   }
   return -1;
+}
+
+/** A response head read by {@linkcode readHead}. */
+export interface RawHead {
+  /** The status code. */
+  status: number;
+  /** Header fields, names lowercased (a repeated one keeps its last value). */
+  headers: Record<string, string>;
+  /** The body bytes read with the head. */
+  rest: Uint8Array;
+}
+
+/** Reads a response head (in at most 1000 reads) for a caller that reads the body itself. */
+export async function readHead(conn: Deno.Conn): Promise<RawHead> {
+  let buf = new Uint8Array(0);
+  const chunk = new Uint8Array(65536);
+  for (let i = 0; i < 1000; i++) {
+    const n = await conn.read(chunk);
+    if (n === null) throw new Error("Connection ended before a response head");
+    const next = new Uint8Array(buf.length + n);
+    next.set(buf);
+    next.set(chunk.subarray(0, n), buf.length);
+    buf = next;
+    const end = findHeadEnd(buf);
+    if (end < 0) continue;
+    const lines = decoder.decode(buf.subarray(0, end - 4)).split("\r\n");
+    const headers: Record<string, string> = {};
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(":");
+      headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1)
+        .trim();
+    }
+    return {
+      status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(lines[0])?.[1]),
+      headers,
+      rest: buf.subarray(end),
+    };
+  }
+  throw new Error("No response head");
+}
+
+/** Reads into `body` from offset `got` until `end` bytes are there (never past it); answers `end`. */
+export async function readInto(
+  conn: Deno.Conn,
+  body: Uint8Array,
+  got: number,
+  end: number,
+): Promise<number> {
+  while (got < end) {
+    const n = await conn.read(body.subarray(got, end));
+    if (n === null) {
+      throw new Error(`Connection ended after ${got} of ${end} body bytes`);
+    }
+    got += n;
+  }
+  return got;
 }
 
 /** Writes all of `data`. */
@@ -197,6 +407,91 @@ export async function writeAll(
 /** Connects to 127.0.0.1:`port`. */
 export function connect(port: number): Promise<Deno.TcpConn> {
   return Deno.connect({ hostname: "127.0.0.1", port });
+}
+
+/** Closes `conn`, ignoring "already closed". */
+export function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+}
+
+/** What {@linkcode waitClosed} read before the server closed. */
+export interface Drained {
+  /** The number of bytes. */
+  total: number;
+  /** The first bytes (about 64) as text. */
+  start: string;
+}
+
+/** Reads until the server closes the connection (end of stream or reset); fails after `ms`. */
+export async function waitClosed(conn: Deno.Conn, ms = 5000): Promise<Drained> {
+  const drain = async (): Promise<Drained> => {
+    const buf = new Uint8Array(256 * 1024);
+    let total = 0;
+    let start = "";
+    for (let i = 0; i < 1_000_000; i++) {
+      let n: number | null;
+      try {
+        n = await conn.read(buf);
+      } catch {
+        return { total, start }; // reset counts as closed
+      }
+      if (n === null) return { total, start };
+      if (start.length < 64) {
+        start += decoder.decode(buf.subarray(0, Math.min(n, 64)));
+      }
+      total += n;
+    }
+    throw new Error("The server kept sending");
+  };
+  return await withTimeout(drain(), ms, "waiting for the server to close");
+}
+
+/** Opens a connection and completes one keep-alive GET of `path` on it (200, body `text`) within `ms`. */
+export async function openServed(
+  port: number,
+  path: string,
+  text: string,
+  ms = 5000,
+): Promise<Deno.TcpConn> {
+  const conn = await connect(port);
+  try {
+    await writeAll(conn, bytes(get(path)));
+    const res = await withTimeout(
+      new ResponseReader(conn).read(),
+      ms,
+      "response",
+    );
+    assert.equal(res.status, STATUS_CODE.OK);
+    assert.equal(res.text, text);
+    assert.equal(res.headers.connection, undefined, "kept alive");
+    return conn;
+  } catch (error) {
+    closeQuietly(conn);
+    throw error;
+  }
+}
+
+/** GETs `path` on a fresh connection with `Connection: close` (Host: 127.0.0.1) and reads the response. */
+export async function getAndClose(
+  port: number,
+  path = "/",
+): Promise<RawResponse> {
+  const conn = await connect(port);
+  try {
+    await writeAll(
+      conn,
+      bytes(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    return await new ResponseReader(conn).read();
+  } finally {
+    conn.close();
+  }
 }
 
 /**
@@ -257,4 +552,80 @@ async function closedByServer(
     }
     throw error;
   }
+}
+
+// --- processes ---------------------------------------------------------------
+
+/** `deno run` arguments that start main.ts serving `root` quietly on 127.0.0.1 and a free port, then `extra`. */
+export function serveArgs(root: string, ...extra: string[]): string[] {
+  return [
+    "run",
+    "-A",
+    MAIN,
+    root,
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--quiet",
+    ...extra,
+  ];
+}
+
+/** SIGKILLs `child` if it still runs after `ms` (a hang fails, not hangs); clear the timer once it exits. */
+export function killAfter(
+  child: Deno.ChildProcess,
+  ms: number,
+): ReturnType<typeof setTimeout> {
+  return setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }, ms);
+}
+
+/** What a process run to its exit wrote, and its exit code. */
+export interface ProcessOutput {
+  /** The exit code. */
+  code: number;
+  /** Its stdout as text. */
+  stdout: string;
+  /** Its stderr as text. */
+  stderr: string;
+}
+
+/** Runs `command` (stdout and stderr piped) to its exit, killed after `ms`. */
+export async function runWithin(
+  command: Deno.Command,
+  ms: number,
+): Promise<ProcessOutput> {
+  const child = command.spawn();
+  const timer = killAfter(child, ms);
+  try {
+    const output = await child.output();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Reads a /proc file; a `cat` child reads it where Deno wants --allow-all (/proc/self, /proc/PID). */
+export async function procText(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+  }
+  const out = await new Deno.Command("cat", {
+    args: [path],
+    stdin: "null",
+    stderr: "null",
+  }).output();
+  return decoder.decode(out.stdout);
 }

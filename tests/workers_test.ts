@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { parseCli } from "../src/cli.ts";
+import { parseCli, type ServeConfig } from "../src/cli.ts";
 import { serveWorkers } from "../src/workers.ts";
-import { exchange, makeTree, SANITIZE } from "./test_util.ts";
+import { exchange, makeTree, SANITIZE, until } from "./test_util.ts";
 
-function config(root: string, workers: number) {
+function config(root: string, workers: number): ServeConfig {
   const command = parseCli([
     root,
     "--port",
@@ -16,13 +16,6 @@ function config(root: string, workers: number) {
   ]);
   assert.equal(command.kind, "serve");
   return command.kind === "serve" ? command.config : undefined!;
-}
-
-async function waitFor(what: string, check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  assert.ok(check(), `Timed out waiting for ${what}`);
 }
 
 Deno.test({
@@ -63,7 +56,12 @@ Deno.test({
     try {
       const dying = running.workers()[0];
       dying.postMessage({ type: "crash" });
-      await waitFor("the restart", () => running.workers()[0] !== dying);
+      await until(
+        () => running.workers()[0] !== dying,
+        "the restart",
+        5000,
+        25,
+      );
       assert.equal(running.workers().length, 2);
       assert.ok(
         errors.some((m) => /worker 0 died .*restarting/.test(m)),

@@ -178,9 +178,31 @@ function fail(status: StatusCode, reason: string): ParseResult {
   return { kind: "error", status, reason };
 }
 
+const LINE_TOO_LONG: ParseResult = Object.freeze({
+  kind: "error",
+  status: STATUS_CODE.URITooLong,
+  reason: "Request line too long",
+});
+
+const HEAD_TOO_LARGE: ParseResult = Object.freeze({
+  kind: "error",
+  status: STATUS_CODE.RequestHeaderFieldsTooLarge,
+  reason: "Head too large",
+});
+
+/** `partial`, or `error` when a limit is already passed. */
+function partialUnless(over: boolean, error: ParseResult): ParseResult {
+  return over ? error : PARTIAL;
+}
+
 /** Decodes bytes in [start, end) as Latin-1 (every byte one UTF-16 unit). */
 export function latin1(buf: Uint8Array, start: number, end: number): string {
   let s = "";
+  if (end - start <= 32) {
+    // Short strings (paths, hosts): a plain loop beats apply() and subarray.
+    for (let k = start; k < end; k++) s += String.fromCharCode(buf[k]);
+    return s;
+  }
   while (start < end) {
     const stop = Math.min(end, start + 4096);
     s += String.fromCharCode.apply(
@@ -231,7 +253,6 @@ function lowerEquals(
 
 /** Transfer-Encoding state gathered over all its lines. */
 interface TransferCodings {
-  present: boolean;
   chunkedCount: number;
   lastIsChunked: boolean;
   other: boolean;
@@ -284,16 +305,12 @@ export function parseRequestHead(
   while (i < 8 && i + 1 < len && buf[i] === CR && buf[i + 1] === LF) i += 2;
   if (i + 1 === len && buf[i] === CR) return PARTIAL;
   const lineStart = i;
-  const lineEnd = (at: number): ParseResult => {
-    if (at - lineStart > maxRequestLine) {
-      return fail(STATUS_CODE.URITooLong, "Request line too long");
-    }
-    return PARTIAL;
-  };
 
   // method SP
   while (i < len && TCHAR[buf[i]] === 1) i++;
-  if (i === len) return lineEnd(i);
+  if (i === len) {
+    return partialUnless(i - lineStart > maxRequestLine, LINE_TOO_LONG);
+  }
   if (buf[i] !== SP || i === lineStart) {
     return fail(STATUS_CODE.BadRequest, "Invalid method");
   }
@@ -303,7 +320,9 @@ export function parseRequestHead(
   // request-target SP
   const targetStart = i;
   while (i < len && TARGET_CHAR[buf[i]] === 1) i++;
-  if (i === len) return lineEnd(i);
+  if (i === len) {
+    return partialUnless(i - lineStart > maxRequestLine, LINE_TOO_LONG);
+  }
   if (buf[i] !== SP || i === targetStart) {
     return fail(STATUS_CODE.BadRequest, "Invalid request target");
   }
@@ -314,7 +333,12 @@ export function parseRequestHead(
   const versionStart = i;
   const PREFIX = "HTTP/";
   for (let k = 0; k < 10; k++, i++) {
-    if (i === len) return lineEnd(Math.min(i, versionStart + 8)); // CRLF is not counted
+    if (i === len) {
+      return partialUnless(
+        Math.min(i, versionStart + 8) - lineStart > maxRequestLine,
+        LINE_TOO_LONG,
+      ); // CRLF is not counted
+    }
     const c = buf[i];
     const ok = k < 5
       ? c === PREFIX.charCodeAt(k)
@@ -327,7 +351,9 @@ export function parseRequestHead(
       : c === LF;
     if (!ok) return fail(STATUS_CODE.BadRequest, "Invalid HTTP version");
   }
-  if (i - 2 - lineStart > maxRequestLine) return lineEnd(i - 2);
+  if (i - 2 - lineStart > maxRequestLine) {
+    return partialUnless(i - 2 - lineStart > maxRequestLine, LINE_TOO_LONG);
+  }
   const major = buf[versionStart + 5] - 0x30;
   const minor = buf[versionStart + 7] - 0x30;
   if (major !== 1 || minor > 1) {
@@ -370,25 +396,18 @@ export function parseRequestHead(
   }
 
   // Field lines.
-  const headPartial = (at: number): ParseResult =>
-    at - lineStart > maxHeadSize
-      ? fail(STATUS_CODE.RequestHeaderFieldsTooLarge, "Head too large")
-      : PARTIAL;
   let host: string | undefined;
   let contentLength = -1;
   let connectionClose = false;
   let connectionKeepAlive = false;
-  const te: TransferCodings = {
-    present: false,
-    chunkedCount: 0,
-    lastIsChunked: false,
-    other: false,
-  };
+  let te: TransferCodings | undefined;
   const fields: RequestFields = {};
   let count = 0;
 
   for (;;) {
-    if (i === len) return headPartial(i);
+    if (i === len) {
+      return partialUnless(i - lineStart > maxHeadSize, HEAD_TOO_LARGE);
+    }
     const first = buf[i];
     if (first === CR) {
       if (i + 1 === len) return PARTIAL;
@@ -402,7 +421,9 @@ export function parseRequestHead(
     // field-name ":"
     const nameStart = i;
     while (i < len && TCHAR[buf[i]] === 1) i++;
-    if (i === len) return headPartial(i);
+    if (i === len) {
+      return partialUnless(i - lineStart > maxHeadSize, HEAD_TOO_LARGE);
+    }
     if (buf[i] !== COLON || i === nameStart) {
       return fail(STATUS_CODE.BadRequest, "Invalid field name");
     }
@@ -417,7 +438,7 @@ export function parseRequestHead(
       i++;
     }
     if (i === len || (buf[i] === CR && i + 1 === len)) {
-      return headPartial(i);
+      return partialUnless(i - lineStart > maxHeadSize, HEAD_TOO_LARGE);
     }
     if (buf[i] !== CR) {
       return fail(
@@ -466,14 +487,18 @@ export function parseRequestHead(
         break;
       }
       case Field.TransferEncoding: {
-        te.present = true;
+        const codings: TransferCodings = te ??= {
+          chunkedCount: 0,
+          lastIsChunked: false,
+          other: false,
+        };
         const ok = eachToken(buf, valueStart, valueEnd, (s, e) => {
           if (lowerEquals(buf, s, e, "chunked")) {
-            te.chunkedCount++;
-            te.lastIsChunked = true;
+            codings.chunkedCount++;
+            codings.lastIsChunked = true;
           } else {
-            te.other = true;
-            te.lastIsChunked = false;
+            codings.other = true;
+            codings.lastIsChunked = false;
           }
         });
         if (!ok) {
@@ -501,7 +526,7 @@ export function parseRequestHead(
   }
 
   if (i - lineStart > maxHeadSize) {
-    return fail(STATUS_CODE.RequestHeaderFieldsTooLarge, "Head too large");
+    return HEAD_TOO_LARGE;
   }
   if (minor === 1 && host === undefined) {
     return fail(STATUS_CODE.BadRequest, "Missing Host");
@@ -509,7 +534,7 @@ export function parseRequestHead(
 
   // Message framing (RFC 9112 section 6).
   let chunked = false;
-  if (te.present) {
+  if (te !== undefined) {
     if (contentLength !== -1) {
       return fail(
         STATUS_CODE.BadRequest,

@@ -216,12 +216,12 @@ export class Connection {
         }
         bodyLeft = Math.max(head.contentLength, 0);
         if (head.chunked) chunked = new ChunkedDecoder(options.bodyLimits);
+        const hasBody = bodyLeft > 0 || chunked !== null;
         // The body (discarded) must arrive within the header timeout too:
         // trickling it cannot hold the connection.
-        bodyDeadline = Date.now() + headerTimeout;
+        if (hasBody) bodyDeadline = Date.now() + headerTimeout;
         // A client that asked to close sends nothing more: no lingering.
-        const clientCloses = !head.keepAlive && bodyLeft === 0 &&
-          chunked === null;
+        const clientCloses = !head.keepAlive && !hasBody;
         if (this.#draining) head.keepAlive = false;
         const answer = this.#answer(head);
         const reply = answer instanceof Promise ? await answer : answer;

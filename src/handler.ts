@@ -110,7 +110,11 @@ interface Variant {
   coding: ContentCoding | null;
   etag: string;
   lastModified: number;
-  /** Header lines for a 200 of this variant, `Content-Length` excluded. */
+  /** The `Content-Type` value. */
+  type: string;
+  /** Header lines for a 200 of this variant after `Content-Type`, `Content-Length` excluded. */
+  rest: string;
+  /** Header lines for a 200 of this variant (`Content-Type` and `rest`). */
   fields: string;
   /** The contents when small enough to keep in memory. */
   body?: Uint8Array;
@@ -438,7 +442,7 @@ export class Handler {
       }
     }
     const isHead = head.method === "HEAD";
-    const varyFields = validators.fields + extra;
+    const okFields = validators.fields + extra;
 
     // 7. Range (identity only; RFC 9110 section 14).
     if (rangeRequested && validators.coding === null && size > 0) {
@@ -453,7 +457,11 @@ export class Handler {
         });
       }
       if (ranges.kind === "ranges") {
-        return this.#partial(head, varyFields, ranges.ranges, size, body, file);
+        return this.#partial(head, validators, extra, ranges.ranges, {
+          size,
+          body,
+          file,
+        });
       }
     }
 
@@ -467,7 +475,7 @@ export class Handler {
       body = undefined;
       file = null;
     }
-    const bytes = encodeResponse(STATUS_CODE.OK, varyFields, {
+    const bytes = encodeResponse(STATUS_CODE.OK, okFields, {
       body: file === null && body !== undefined &&
           body.length <= COMBINE_LIMIT
         ? body
@@ -658,19 +666,22 @@ export class Handler {
     const suffix = coding === null ? undefined : coding === "br" ? "br" : "gz";
     const etag = makeEtag(found.size, found.mtime, { suffix });
     const lastModified = found.mtime;
+    const type = contentType(found.name);
     const cacheControl = this.#options.cacheControl;
     const notModified = `ETag: ${etag}\r\n` +
       `Last-Modified: ${httpDate(lastModified)}\r\n` +
       (cacheControl === undefined ? "" : `Cache-Control: ${cacheControl}\r\n`) +
       (varies ? "Vary: Accept-Encoding\r\n" : "") + this.#common;
+    const rest = (coding === null ? "" : `Content-Encoding: ${coding}\r\n`) +
+      "Accept-Ranges: bytes\r\n" + notModified;
     return {
       found,
       coding,
       etag,
       lastModified,
-      fields: "Content-Type: " + contentType(found.name) + "\r\n" +
-        (coding === null ? "" : `Content-Encoding: ${coding}\r\n`) +
-        "Accept-Ranges: bytes\r\n" + notModified,
+      type,
+      rest,
+      fields: `Content-Type: ${type}\r\n${rest}`,
       notModified,
       ready: [],
     };
@@ -679,12 +690,13 @@ export class Handler {
   /** 206: one range, or several as `multipart/byteranges`. */
   #partial(
     head: RequestHead,
-    fields: string,
+    variant: Variant,
+    extra: string,
     ranges: ByteRange[],
-    size: number,
-    body: Uint8Array | undefined,
-    file: Deno.FsFile | null,
+    source: { size: number; body?: Uint8Array; file: Deno.FsFile | null },
   ): Reply {
+    const { size, body, file } = source;
+    let fields: string;
     const close = !head.keepAlive;
     const keepAlive = !close && head.minor === 0;
     const isHead = head.method === "HEAD";
@@ -697,19 +709,15 @@ export class Handler {
     if (ranges.length === 1) {
       const r = ranges[0];
       length = r.end - r.start + 1;
-      fields += `Content-Range: bytes ${r.start}-${r.end}/${size}\r\n`;
+      fields = variant.fields + extra +
+        `Content-Range: bytes ${r.start}-${r.end}/${size}\r\n`;
       parts.push(slice(r));
     } else {
-      const type = /^Content-Type: (.*)\r$/m.exec(fields)?.[1] ??
-        "application/octet-stream";
       const layout = multipartLayout(ranges, size, {
-        contentType: type,
+        contentType: variant.type,
         boundary: BOUNDARY,
       });
-      fields = fields.replace(
-        /^Content-Type: .*\r\n/m,
-        `Content-Type: ${layout.contentType}\r\n`,
-      );
+      fields = `Content-Type: ${layout.contentType}\r\n${variant.rest}${extra}`;
       length = layout.length;
       for (const part of layout.parts) parts.push(part.head, slice(part.range));
       parts.push(layout.tail);

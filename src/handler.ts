@@ -29,7 +29,11 @@ import {
   makeEtag,
 } from "./conditional.ts";
 import { type ByteRange, multipartLayout, parseRange } from "./range.ts";
-import { type ContentCoding, negotiateEncoding } from "./encoding.ts";
+import {
+  CODING_SUFFIX,
+  type ContentCoding,
+  negotiateEncoding,
+} from "./encoding.ts";
 import { renderListingHtml, renderListingJson } from "./listing.ts";
 import { compress } from "./compress.ts";
 
@@ -663,7 +667,7 @@ export class Handler {
     coding: ContentCoding | null,
     varies: boolean,
   ): Variant {
-    const suffix = coding === null ? undefined : coding === "br" ? "br" : "gz";
+    const suffix = coding === null ? undefined : CODING_SUFFIX[coding].slice(1);
     const etag = makeEtag(found.size, found.mtime, { suffix });
     const lastModified = found.mtime;
     const type = contentType(found.name);

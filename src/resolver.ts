@@ -7,6 +7,9 @@
  */
 
 import { posix } from "node:path";
+import { CODING_SUFFIX, type ContentCoding } from "./encoding.ts";
+
+const CODINGS = Object.keys(CODING_SUFFIX) as ContentCoding[];
 
 /** Options of {@linkcode Resolver.create}. */
 export interface ResolverOptions {
@@ -252,10 +255,10 @@ export class Resolver {
   /** Finds the precompressed sidecars (`.br`, `.gz`) of a resolved file, each only when it is a regular file. */
   async sidecars(
     file: FoundFile,
-  ): Promise<{ br?: FoundFile; gzip?: FoundFile }> {
-    const out: { br?: FoundFile; gzip?: FoundFile } = {};
-    for (const [coding, suffix] of [["br", ".br"], ["gzip", ".gz"]] as const) {
-      const real = await this.#real(file.path + suffix);
+  ): Promise<Partial<Record<ContentCoding, FoundFile>>> {
+    const out: Partial<Record<ContentCoding, FoundFile>> = {};
+    for (const coding of CODINGS) {
+      const real = await this.#real(file.path + CODING_SUFFIX[coding]);
       if (typeof real !== "string") continue;
       try {
         const info = await Deno.stat(real);
@@ -278,8 +281,10 @@ export class Resolver {
     for (const name of names) {
       if (!this.#dotfiles && name.charCodeAt(0) === 0x2e) continue;
       if (
-        (name.endsWith(".br") || name.endsWith(".gz")) &&
-        names.has(name.slice(0, -3))
+        CODINGS.some((c) =>
+          name.endsWith(CODING_SUFFIX[c]) &&
+          names.has(name.slice(0, -CODING_SUFFIX[c].length))
+        )
       ) continue;
       const real = await this.#real(posix.join(directory, name));
       if (typeof real !== "string") continue;

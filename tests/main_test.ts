@@ -210,47 +210,31 @@ for (const [what, args, mention] of BAD_ARGS) {
 }
 
 Deno.test({
-  name: "main.ts exits 1 with one line when the root does not exist",
+  name: "main.ts exits 1 with one line when the root cannot be served",
   ...SANITIZE,
-  async fn(): Promise<void> {
-    const dir = await makeTree({});
-    try {
-      const root = `${dir}/missing`;
-      const { code, stdout, stderr } = await run([
-        root,
-        "--port",
-        "0",
-        "--host",
-        "127.0.0.1",
-      ]);
-      assert.equal(code, 1);
-      assert.equal(stdout, "");
-      const line = assertOneLine(stderr);
-      assert.ok(line.includes(root), line);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-});
-
-Deno.test({
-  name: "main.ts exits 1 with one line when the root is a regular file",
-  ...SANITIZE,
-  async fn(): Promise<void> {
+  async fn(t): Promise<void> {
+    const cases = [
+      { name: "a root that does not exist", root: "missing" },
+      { name: "a root that is a regular file", root: "file.txt" },
+    ];
     const dir = await makeTree({ "file.txt": "not a directory" });
     try {
-      const root = `${dir}/file.txt`;
-      const { code, stdout, stderr } = await run([
-        root,
-        "--port",
-        "0",
-        "--host",
-        "127.0.0.1",
-      ]);
-      assert.equal(code, 1);
-      assert.equal(stdout, "");
-      const line = assertOneLine(stderr);
-      assert.ok(line.includes(root), line);
+      for (const c of cases) {
+        await t.step(c.name, async () => {
+          const root = `${dir}/${c.root}`;
+          const { code, stdout, stderr } = await run([
+            root,
+            "--port",
+            "0",
+            "--host",
+            "127.0.0.1",
+          ]);
+          assert.equal(code, 1);
+          assert.equal(stdout, "");
+          const line = assertOneLine(stderr);
+          assert.ok(line.includes(root), line);
+        });
+      }
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

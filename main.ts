@@ -3,14 +3,13 @@
  *
  *   deno run -A main.ts [ROOT] [options]     (see --help)
  *
- * Parses the command line, builds the handler, starts the server (or the
- * workers) and stops it cleanly on SIGINT / SIGTERM.
+ * Parses the command line, starts the worker threads that serve and stops
+ * them cleanly on SIGINT / SIGTERM.
  *
  * @module
  */
 
 import { CliError, HELP, parseCli, VERSION } from "./src/cli.ts";
-import { serve } from "./src/serve.ts";
 import { serveWorkers } from "./src/workers.ts";
 import { logError } from "./src/log.ts";
 
@@ -36,9 +35,7 @@ async function main(args: string[]): Promise<number> {
   }
   try {
     const config = command.config;
-    const running = config.workers > 1
-      ? await serveWorkers(config)
-      : await serve(config);
+    const running = await serveWorkers(config);
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
       Deno.addSignalListener(signal, () => running.stop());
     }

@@ -8,8 +8,7 @@
 
 import { parseArgs } from "node:util";
 import config from "../deno.json" with { type: "json" };
-import { TIMEOUTS } from "./connection.ts";
-import { SERVER_DEFAULTS } from "./server.ts";
+import { SERVER_DEFAULTS, TIMEOUTS } from "./defaults.ts";
 import type { HandlerOptions } from "./handler.ts";
 
 /** The program's version, from deno.json. */

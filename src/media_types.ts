@@ -5,15 +5,13 @@
  * @module
  */
 
-// The JSON itself, not the package entry: loading it as a CommonJS module
-// costs several MiB of resident memory for nothing.
-import db from "mime-db/db.json" with { type: "json" };
-
-interface MimeEntry {
-  source?: string;
-  compressible?: boolean;
-  extensions?: string[];
-}
+// A compact table generated from mime-db (tests/gen_media_types.ts): the
+// JSON itself would cost about 6 MiB of memory in every thread.
+import {
+  COMPRESSIBLE_TYPES,
+  EXTENSION_TYPES,
+  INCOMPRESSIBLE_TYPES,
+} from "./media_types_db.ts";
 
 /** The type sent for files whose extension is unknown. */
 export const DEFAULT_MEDIA_TYPE = "application/octet-stream";
@@ -24,29 +22,19 @@ const OVERRIDES: Record<string, string> = {
   ico: "image/x-icon",
 };
 
-const SOURCE_RANK: Record<string, number> = { iana: 3, apache: 1, nginx: 0 };
-
-function rank(entry: MimeEntry): number {
-  return entry.source === undefined ? 2 : SOURCE_RANK[entry.source] ?? 0;
-}
-
 function buildTable(): Map<string, string> {
-  const best = new Map<string, [string, number]>();
-  for (const [type, entry] of Object.entries(db as Record<string, MimeEntry>)) {
-    for (const ext of entry.extensions ?? []) {
-      const seen = best.get(ext);
-      if (seen === undefined || rank(entry) > seen[1]) {
-        best.set(ext, [type, rank(entry)]);
-      }
-    }
-  }
   const table = new Map<string, string>();
-  for (const [ext, [type]] of best) table.set(ext, type);
+  for (const pair of EXTENSION_TYPES) {
+    const space = pair.indexOf(" ");
+    table.set(pair.slice(0, space), pair.slice(space + 1));
+  }
   for (const [ext, type] of Object.entries(OVERRIDES)) table.set(ext, type);
   return table;
 }
 
 const TYPES = buildTable();
+const COMPRESSIBLE = new Set(COMPRESSIBLE_TYPES);
+const INCOMPRESSIBLE = new Set(INCOMPRESSIBLE_TYPES);
 
 /** Finds the media type of a file extension (without the dot, any case); undefined when unknown. */
 export function typeByExtension(extension: string): string | undefined {
@@ -70,6 +58,7 @@ export function contentType(fileName: string): string {
 export function isCompressible(type: string): boolean {
   const bare = type.split(";", 1)[0].trim().toLowerCase();
   if (bare === DEFAULT_MEDIA_TYPE) return false; // unknown bytes: likely binary
-  const entry = (db as Record<string, MimeEntry>)[bare];
-  return entry?.compressible ?? bare.startsWith("text/");
+  if (COMPRESSIBLE.has(bare)) return true;
+  if (INCOMPRESSIBLE.has(bare)) return false;
+  return bare.startsWith("text/");
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { SERVER_DEFAULTS } from "./defaults.ts";
 import { Connection, type ConnectionOptions } from "./connection.ts";
 import type { Handler } from "./handler.ts";
 import { STATUS_CODE } from "./http/status.ts";
@@ -21,16 +22,7 @@ export interface ServerOptions extends ConnectionOptions {
   maxConnections?: number;
 }
 
-/** Default server settings. */
-export const SERVER_DEFAULTS = {
-  hostname: "0.0.0.0",
-  port: 7890,
-  maxConnections: 10_000,
-  /** How long a shutdown waits for responses in flight, in ms. */
-  shutdownGrace: 10_000,
-  /** How often deadlines are checked, in ms. */
-  sweepInterval: 500,
-} as const;
+export { SERVER_DEFAULTS } from "./defaults.ts";
 
 /** A listening server. */
 export class Server {

@@ -1,12 +1,11 @@
 /**
- * The entry of one worker thread of `--workers N`: it serves the same root on
- * the shared port (`SO_REUSEPORT`) until the main thread asks it to stop.
+ * The entry of one worker thread (see `workers.ts`): it serves the root on
+ * the port it is given until the main thread asks it to stop.
  *
  * @module
  */
 
-/// <reference lib="deno.worker" />
-
+import { parentPort } from "node:worker_threads";
 import type { ServeConfig } from "./cli.ts";
 import { type Running, serve } from "./serve.ts";
 
@@ -17,24 +16,40 @@ export type ToWorker =
   /** Fault injection for tests: die with an uncaught error. */
   | { type: "crash" };
 
+/** The message of a worker that serves: where, and the real root. */
+export interface Ready {
+  /** The message's kind. */
+  type: "ready";
+  /** The port it listens on. */
+  port: number;
+  /** The real path of the root. */
+  root: string;
+  /** The URLs it answers on. */
+  urls: string[];
+}
+
 /** A message to the main thread. */
 export type FromWorker =
-  | { type: "ready"; port: number; root: string }
+  | Ready
   | { type: "error"; message: string }
   | { type: "stopped" };
 
 let running: Running | undefined;
 
 function post(message: FromWorker): void {
-  self.postMessage(message);
+  parentPort!.postMessage(message);
 }
 
-self.onmessage = async (event: MessageEvent<ToWorker>) => {
-  const message = event.data;
+parentPort!.on("message", async (message: ToWorker) => {
   if (message.type === "start") {
     try {
       running = await serve(message.config, { print: () => {} });
-      post({ type: "ready", port: running.port, root: running.root });
+      post({
+        type: "ready",
+        port: running.port,
+        root: running.root,
+        urls: running.urls,
+      });
     } catch (error) {
       post({ type: "error", message: (error as Error).message });
     }
@@ -46,6 +61,5 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
     running?.stop();
     await running?.stopped;
     post({ type: "stopped" });
-    self.close();
   }
-};
+});

@@ -5,6 +5,7 @@ import {
   isCompressible,
   typeByExtension,
 } from "../src/media_types.ts";
+import { MEDIA_TYPES_DB, renderMediaTypesDb } from "./gen_media_types.ts";
 
 const CONTENT_TYPE_CASES: { name: string; file: string; type: string }[] = [
   // Text types get a charset.
@@ -150,5 +151,16 @@ Deno.test({
     for (const c of cases) {
       assert.equal(isCompressible(c.type), c.compressible, c.type || "(empty)");
     }
+  },
+});
+
+Deno.test({
+  name: "media_types_db.ts is what deno task media-types makes from mime-db",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(): Promise<void> {
+    const current = await Deno.readTextFile(MEDIA_TYPES_DB);
+    // A mismatch means mime-db (deno.json) changed: run `deno task media-types`.
+    assert.equal(current, renderMediaTypesDb());
   },
 });

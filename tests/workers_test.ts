@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parseCli, type ServeConfig } from "../src/cli.ts";
-import { serveWorkers } from "../src/workers.ts";
+import { type ResourceLimits, Worker } from "node:worker_threads";
+import { serveWorkers, WORKER_LIMITS } from "../src/workers.ts";
 import { exchange, makeTree, SANITIZE, until } from "./test_util.ts";
 
 function config(root: string, workers: number): ServeConfig {
@@ -79,5 +80,73 @@ Deno.test({
       await running.stopped;
       await Deno.remove(root, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name: "serveWorkers() restarts a lone worker on the same port",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const root = await makeTree({ "index.html": "back again" });
+    const errors: string[] = [];
+    const one = config(root, 1);
+    assert.equal(one.reusePort, false); // the restart must rebind the port itself
+    const running = await serveWorkers(one, {
+      print: () => {},
+      onError: (message) => errors.push(message),
+    });
+    try {
+      const dying = running.workers()[0];
+      dying.postMessage({ type: "crash" });
+      await until(
+        () => running.workers()[0] !== dying,
+        "the restart",
+        5000,
+        25,
+      );
+      assert.deepEqual(
+        errors.filter((m) => !/worker 0 died .*restarting/.test(m)),
+        [],
+      );
+      const { responses } = await exchange(
+        running.port,
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      );
+      assert.equal(responses[0].text, "back again");
+    } finally {
+      running.stop();
+      await running.stopped;
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+async function newSpaceAfterChurn(limits?: ResourceLimits): Promise<number> {
+  const worker = new Worker(
+    new URL("./fixtures/churn_worker.ts", import.meta.url),
+    { resourceLimits: limits },
+  );
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+    });
+  } finally {
+    await worker.terminate();
+  }
+}
+
+Deno.test({
+  name: "serveWorkers() threads cap V8's young generation",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const mib = 1024 * 1024;
+    const cap = WORKER_LIMITS.maxYoungGenerationSizeMb!;
+    // Without the limit the same churn grows the new space past the cap,
+    // so the capped figure below is the limit at work.
+    const unlimited = await newSpaceAfterChurn();
+    assert.ok(unlimited > cap * mib, `default new space: ${unlimited}`);
+    const capped = await newSpaceAfterChurn(WORKER_LIMITS);
+    assert.ok(capped <= cap * mib, `capped new space: ${capped}`);
   },
 });

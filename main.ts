@@ -40,7 +40,7 @@ async function main(args: string[]): Promise<number> {
       Deno.addSignalListener(signal, () => running.stop());
     }
     await running.stopped;
-    return 0;
+    return running.failed() ? 1 : 0;
   } catch (error) {
     logError(`static-srv: ${(error as Error).message}`);
     return 1;

@@ -44,6 +44,8 @@ export type { ResourceLimits, Worker };
 interface Slot {
   worker: Worker;
   restarts: number[];
+  /** Died for good: no longer restarted. */
+  dead: boolean;
 }
 
 function spawn(
@@ -76,6 +78,8 @@ function spawn(
 export interface RunningWorkers extends Running {
   /** The live workers, one per slot (a restarted worker replaces its slot's). */
   workers(): Worker[];
+  /** True when every worker died for good: `stopped` has resolved and the process should exit non-zero. */
+  failed(): boolean;
 }
 
 /**
@@ -92,17 +96,29 @@ export async function serveWorkers(
   // The first worker picks the port when 0 was asked for; the rest share it.
   const first = await spawn(config);
   const shared: ServeConfig = { ...config, port: first.port };
-  const slots: Slot[] = [{ worker: first.worker, restarts: [] }];
+  const slots: Slot[] = [{ worker: first.worker, restarts: [], dead: false }];
   try {
     for (let i = 1; i < config.workers; i++) {
-      slots.push({ worker: (await spawn(shared)).worker, restarts: [] });
+      const { worker } = await spawn(shared);
+      slots.push({ worker, restarts: [], dead: false });
     }
   } catch (error) {
     await Promise.all(slots.map((slot) => slot.worker.terminate()));
     throw error;
   }
   let stopping = false;
+  let failed = false;
+  let done!: () => void;
+  const stopped = new Promise<void>((resolve) => done = resolve);
 
+  const giveUp = (slot: Slot, message: string): void => {
+    onError(message);
+    slot.dead = true;
+    if (stopping || slots.some((s) => !s.dead)) return;
+    onError("static-srv: no worker left; exiting");
+    stopping = failed = true;
+    done();
+  };
   const restart = async (slot: Slot, index: number, why: string) => {
     // The dead thread's listener must be gone before a lone worker rebinds.
     await slot.worker.terminate();
@@ -110,7 +126,8 @@ export async function serveWorkers(
     const now = Date.now();
     slot.restarts = slot.restarts.filter((t) => now - t < RESTART_WINDOW);
     if (slot.restarts.length >= MAX_RESTARTS) {
-      onError(
+      giveUp(
+        slot,
         `static-srv: worker ${index} died again (${why}); not restarting`,
       );
       return;
@@ -121,7 +138,8 @@ export async function serveWorkers(
       slot.worker = (await spawn(shared)).worker;
       watch(slot, index);
     } catch (error) {
-      onError(
+      giveUp(
+        slot,
         `static-srv: cannot restart worker ${index}: ${
           (error as Error).message
         }`,
@@ -145,17 +163,17 @@ export async function serveWorkers(
   );
   for (const url of urls) print(`  ${url}`);
 
-  let done!: () => void;
-  const stopped = new Promise<void>((resolve) => done = resolve);
   return {
     urls,
     port: first.port,
     root: first.root,
     workers: () => slots.map((slot) => slot.worker),
+    failed: () => failed,
     stop(): void {
       if (stopping) return;
       stopping = true;
-      Promise.all(slots.map((slot) => stopWorker(slot.worker))).then(() =>
+      const live = slots.filter((slot) => !slot.dead);
+      Promise.all(live.map((slot) => stopWorker(slot.worker))).then(() =>
         done()
       );
     },

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseCli, type ServeConfig } from "../src/cli.ts";
 import { type ResourceLimits, Worker } from "node:worker_threads";
-import { serveWorkers, WORKER_LIMITS } from "../src/workers.ts";
+import { MAX_RESTARTS, serveWorkers, WORKER_LIMITS } from "../src/workers.ts";
 import { exchange, makeTree, SANITIZE, until } from "./test_util.ts";
 
 function config(root: string, workers: number): ServeConfig {
@@ -148,5 +148,40 @@ Deno.test({
     assert.ok(unlimited > cap * mib, `default new space: ${unlimited}`);
     const capped = await newSpaceAfterChurn(WORKER_LIMITS);
     assert.ok(capped <= cap * mib, `capped new space: ${capped}`);
+  },
+});
+
+Deno.test({
+  name:
+    "serveWorkers() gives up on a worker that keeps dying and fails when none is left",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const root = await makeTree({ "index.html": "doomed" });
+    const errors: string[] = [];
+    const running = await serveWorkers(config(root, 1), {
+      print: () => {},
+      onError: (message) => errors.push(message),
+    });
+    try {
+      for (let i = 0; i < MAX_RESTARTS; i++) {
+        const dying = running.workers()[0];
+        dying.postMessage({ type: "crash" });
+        await until(() => running.workers()[0] !== dying, "a restart", 5000);
+      }
+      assert.equal(running.failed(), false);
+      running.workers()[0].postMessage({ type: "crash" });
+      await running.stopped;
+      assert.equal(running.failed(), true);
+      assert.equal(
+        errors.filter((m) => /died .*restarting$/.test(m)).length,
+        MAX_RESTARTS,
+      );
+      assert.match(errors.at(-2)!, /worker 0 died again .*not restarting/);
+      assert.match(errors.at(-1)!, /no worker left/);
+    } finally {
+      running.stop();
+      await running.stopped;
+      await Deno.remove(root, { recursive: true });
+    }
   },
 });

@@ -173,7 +173,8 @@ Deno.test({
       await running.stopped;
       assert.equal(running.failed(), true);
       assert.equal(
-        errors.filter((m) => /died .*restarting$/.test(m)).length,
+        errors.filter((m) => /worker 0 died \(.*\); restarting$/.test(m))
+          .length,
         MAX_RESTARTS,
       );
       assert.match(errors.at(-2)!, /worker 0 died again .*not restarting/);

@@ -310,17 +310,21 @@ export class Connection {
 
   /** Asks the handler; an unexpected failure there is a 500 and a close. */
   #answer(head: RequestHead): Reply | Promise<Reply> {
-    const failed = (): Reply =>
-      this.#handler.error(STATUS_CODE.InternalServerError, {
-        close: true,
-        head,
-      });
     try {
       const answer = this.#handler.handle(head);
-      return answer instanceof Promise ? answer.catch(failed) : answer;
+      return answer instanceof Promise
+        ? answer.catch(() => this.#failed(head))
+        : answer;
     } catch {
-      return failed();
+      return this.#failed(head);
     }
+  }
+
+  #failed(head: RequestHead): Reply {
+    return this.#handler.error(STATUS_CODE.InternalServerError, {
+      close: true,
+      head,
+    });
   }
 
   /** Sends an error page for a request that cannot be framed, then the caller closes. */
@@ -365,9 +369,14 @@ export class Connection {
   async #flush(): Promise<void> {
     const pending = this.#pending;
     const total = this.#pendingBytes;
-    this.#pending = [];
     this.#pendingBytes = 0;
-    if (pending.length === 1) return await this.#write(pending[0]);
+    if (pending.length === 1) {
+      // The common case: keep the array (nothing is queued during a flush).
+      const only = pending[0];
+      pending.length = 0;
+      return await this.#write(only);
+    }
+    this.#pending = [];
     if (total <= COMBINE_LIMIT) {
       return await this.#write(concat(pending, total));
     }

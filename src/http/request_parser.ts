@@ -195,14 +195,33 @@ function partialUnless(over: boolean, error: ParseResult): ParseResult {
   return over ? error : PARTIAL;
 }
 
-/** Decodes bytes in [start, end) as Latin-1 (every byte one UTF-16 unit). */
+/** Slots of the cache of short decoded strings (a power of two). */
+const INTERNED = 512;
+const interned: string[] = new Array(INTERNED).fill("");
+
+/**
+ * Decodes bytes in [start, end) as Latin-1 (every byte one UTF-16 unit).
+ * Short strings are remembered by a hash of their bytes: a client sends the
+ * same path and `Host` again and again, and a hit allocates nothing.
+ */
 export function latin1(buf: Uint8Array, start: number, end: number): string {
-  let s = "";
-  if (end - start <= 32) {
-    // Short strings (paths, hosts): a plain loop beats apply() and subarray.
+  const n = end - start;
+  if (n <= 64) {
+    let h = n;
+    for (let k = start; k < end; k++) h = (Math.imul(h, 31) + buf[k]) | 0;
+    const slot = h & (INTERNED - 1);
+    const seen = interned[slot];
+    if (seen.length === n) {
+      let k = 0;
+      while (k < n && seen.charCodeAt(k) === buf[start + k]) k++;
+      if (k === n) return seen;
+    }
+    let s = "";
     for (let k = start; k < end; k++) s += String.fromCharCode(buf[k]);
+    interned[slot] = s;
     return s;
   }
+  let s = "";
   while (start < end) {
     const stop = Math.min(end, start + 4096);
     s += String.fromCharCode.apply(

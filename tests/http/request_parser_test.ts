@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  latin1,
   PARSE_LIMITS,
   type ParseLimits,
   parseRequestHead,
@@ -1567,5 +1568,30 @@ Deno.test({
       );
     });
     await runTable(t, DEFAULT_LIMIT_CASES);
+  },
+});
+
+Deno.test({
+  name: "latin1() decodes right when short strings share a cache slot",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn(): void {
+    // 4,000 distinct paths of one length through 512 slots: most collide,
+    // and each must still come back as its own text, hit or miss.
+    const paths = Array.from(
+      { length: 4000 },
+      (_, i) => `/p${String(i).padStart(8, "0")}.html`,
+    );
+    const bytes = paths.map((p) => new TextEncoder().encode(`GET ${p} x`));
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < paths.length; i += round + 1) {
+        const b = bytes[i];
+        assert.equal(latin1(b, 4, b.length - 2), paths[i]);
+      }
+    }
+    const long = "/" + "a".repeat(5000);
+    const b = new TextEncoder().encode(long);
+    assert.equal(latin1(b, 0, b.length), long);
+    assert.equal(latin1(new Uint8Array([0xe9, 0x41]), 0, 2), "\u00e9A");
   },
 });

@@ -57,9 +57,7 @@ function spawn(
   return new Promise((resolve, reject) => {
     const fail = (message: string): void => {
       worker.removeAllListeners();
-      Promise.resolve(worker.terminate()).finally(() =>
-        reject(new Error(message))
-      );
+      worker.terminate().finally(() => reject(new Error(message)));
     };
     worker.on("message", (message: FromWorker) => {
       if (message.type === "ready") {
@@ -186,7 +184,7 @@ function stopWorker(worker: Worker): Promise<void> {
     const end = (): void => {
       clearTimeout(timer);
       worker.removeAllListeners();
-      Promise.resolve(worker.terminate()).finally(resolve);
+      worker.terminate().finally(resolve);
     };
     const timer = setTimeout(end, STOP_WAIT);
     worker.on("message", (message: FromWorker) => {

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
-import { parseCli, type ServeConfig } from "../src/cli.ts";
 import { type ResourceLimits, Worker } from "node:worker_threads";
-import { MAX_RESTARTS, serveWorkers, WORKER_LIMITS } from "../src/workers.ts";
+import { parseCli, type ServeConfig } from "../src/cli.ts";
+import {
+  MAX_RESTARTS,
+  type RunningWorkers,
+  serveWorkers,
+  WORKER_LIMITS,
+} from "../src/workers.ts";
 import { exchange, makeTree, SANITIZE, until } from "./test_util.ts";
 
 function config(root: string, workers: number): ServeConfig {
@@ -19,28 +24,64 @@ function config(root: string, workers: number): ServeConfig {
   return command.kind === "serve" ? command.config : undefined!;
 }
 
+/** Serves a root whose index.html is `text` from `workers` threads; stops and cleans up after `fn`. */
+async function withWorkers(
+  text: string,
+  workers: number,
+  fn: (running: RunningWorkers, errors: string[]) => Promise<void>,
+): Promise<void> {
+  const root = await makeTree({ "index.html": text });
+  const errors: string[] = [];
+  try {
+    const running = await serveWorkers(config(root, workers), {
+      print: () => {},
+      onError: (message) => errors.push(message),
+    });
+    try {
+      await fn(running, errors);
+    } finally {
+      running.stop();
+      await running.stopped;
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+/** GET / on a fresh connection. */
+async function getIndex(
+  port: number,
+): Promise<{ status: number; text: string }> {
+  const { responses } = await exchange(
+    port,
+    "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+  );
+  return responses[0];
+}
+
+/** Makes worker 0 die and waits until its slot holds a new one. */
+async function crashAndWaitForRestart(running: RunningWorkers): Promise<void> {
+  const dying = running.workers()[0];
+  dying.postMessage({ type: "crash" });
+  await until(() => running.workers()[0] !== dying, "the restart", 5000, 25);
+}
+
+const RESTARTED = /^static-srv: worker 0 died \(.*\); restarting$/;
+
 Deno.test({
   name: "serveWorkers() serves one port from several workers and stops cleanly",
   ...SANITIZE,
   async fn(): Promise<void> {
-    const root = await makeTree({ "index.html": "from a worker" });
-    const running = await serveWorkers(config(root, 2), { print: () => {} });
-    try {
+    await withWorkers("from a worker", 2, async (running, errors) => {
       assert.equal(running.workers().length, 2);
       // Fresh connections are spread by the kernel; every one is answered.
       for (let i = 0; i < 20; i++) {
-        const { responses } = await exchange(
-          running.port,
-          "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        );
-        assert.equal(responses[0].status, 200);
-        assert.equal(responses[0].text, "from a worker");
+        const response = await getIndex(running.port);
+        assert.equal(response.status, 200);
+        assert.equal(response.text, "from a worker");
       }
-    } finally {
-      running.stop();
-      await running.stopped;
-      await Deno.remove(root, { recursive: true });
-    }
+      assert.deepEqual(errors, []);
+    });
   },
 });
 
@@ -48,38 +89,15 @@ Deno.test({
   name: "serveWorkers() restarts a worker that dies and logs it",
   ...SANITIZE,
   async fn(): Promise<void> {
-    const root = await makeTree({ "index.html": "still here" });
-    const errors: string[] = [];
-    const running = await serveWorkers(config(root, 2), {
-      print: () => {},
-      onError: (message) => errors.push(message),
-    });
-    try {
-      const dying = running.workers()[0];
-      dying.postMessage({ type: "crash" });
-      await until(
-        () => running.workers()[0] !== dying,
-        "the restart",
-        5000,
-        25,
-      );
+    await withWorkers("still here", 2, async (running, errors) => {
+      await crashAndWaitForRestart(running);
       assert.equal(running.workers().length, 2);
-      assert.ok(
-        errors.some((m) => /worker 0 died .*restarting/.test(m)),
-        `no restart logged: ${JSON.stringify(errors)}`,
-      );
+      assert.equal(errors.length, 1, JSON.stringify(errors));
+      assert.match(errors[0], RESTARTED);
       for (let i = 0; i < 20; i++) {
-        const { responses } = await exchange(
-          running.port,
-          "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        );
-        assert.equal(responses[0].text, "still here");
+        assert.equal((await getIndex(running.port)).text, "still here");
       }
-    } finally {
-      running.stop();
-      await running.stopped;
-      await Deno.remove(root, { recursive: true });
-    }
+    });
   },
 });
 
@@ -87,37 +105,37 @@ Deno.test({
   name: "serveWorkers() restarts a lone worker on the same port",
   ...SANITIZE,
   async fn(): Promise<void> {
-    const root = await makeTree({ "index.html": "back again" });
-    const errors: string[] = [];
-    const one = config(root, 1);
-    assert.equal(one.reusePort, false); // the restart must rebind the port itself
-    const running = await serveWorkers(one, {
-      print: () => {},
-      onError: (message) => errors.push(message),
+    // Without SO_REUSEPORT the new worker must rebind the port itself.
+    assert.equal(config(".", 1).reusePort, false);
+    await withWorkers("back again", 1, async (running, errors) => {
+      await crashAndWaitForRestart(running);
+      assert.equal(errors.length, 1, JSON.stringify(errors));
+      assert.match(errors[0], RESTARTED);
+      assert.equal((await getIndex(running.port)).text, "back again");
     });
-    try {
-      const dying = running.workers()[0];
-      dying.postMessage({ type: "crash" });
-      await until(
-        () => running.workers()[0] !== dying,
-        "the restart",
-        5000,
-        25,
-      );
-      assert.deepEqual(
-        errors.filter((m) => !/worker 0 died .*restarting/.test(m)),
-        [],
-      );
-      const { responses } = await exchange(
-        running.port,
-        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-      );
-      assert.equal(responses[0].text, "back again");
-    } finally {
-      running.stop();
+  },
+});
+
+Deno.test({
+  name:
+    "serveWorkers() gives up on a worker that keeps dying and fails when none is left",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withWorkers("doomed", 1, async (running, errors) => {
+      for (let i = 0; i < MAX_RESTARTS; i++) {
+        await crashAndWaitForRestart(running);
+      }
+      assert.equal(running.failed(), false);
+      running.workers()[0].postMessage({ type: "crash" });
       await running.stopped;
-      await Deno.remove(root, { recursive: true });
-    }
+      assert.equal(running.failed(), true);
+      assert.equal(
+        errors.filter((m) => RESTARTED.test(m)).length,
+        MAX_RESTARTS,
+      );
+      assert.match(errors.at(-2)!, /worker 0 died again .*not restarting/);
+      assert.match(errors.at(-1)!, /no worker left/);
+    });
   },
 });
 
@@ -148,41 +166,5 @@ Deno.test({
     assert.ok(unlimited > cap * mib, `default new space: ${unlimited}`);
     const capped = await newSpaceAfterChurn(WORKER_LIMITS);
     assert.ok(capped <= cap * mib, `capped new space: ${capped}`);
-  },
-});
-
-Deno.test({
-  name:
-    "serveWorkers() gives up on a worker that keeps dying and fails when none is left",
-  ...SANITIZE,
-  async fn(): Promise<void> {
-    const root = await makeTree({ "index.html": "doomed" });
-    const errors: string[] = [];
-    const running = await serveWorkers(config(root, 1), {
-      print: () => {},
-      onError: (message) => errors.push(message),
-    });
-    try {
-      for (let i = 0; i < MAX_RESTARTS; i++) {
-        const dying = running.workers()[0];
-        dying.postMessage({ type: "crash" });
-        await until(() => running.workers()[0] !== dying, "a restart", 5000);
-      }
-      assert.equal(running.failed(), false);
-      running.workers()[0].postMessage({ type: "crash" });
-      await running.stopped;
-      assert.equal(running.failed(), true);
-      assert.equal(
-        errors.filter((m) => /worker 0 died \(.*\); restarting$/.test(m))
-          .length,
-        MAX_RESTARTS,
-      );
-      assert.match(errors.at(-2)!, /worker 0 died again .*not restarting/);
-      assert.match(errors.at(-1)!, /no worker left/);
-    } finally {
-      running.stop();
-      await running.stopped;
-      await Deno.remove(root, { recursive: true });
-    }
   },
 });

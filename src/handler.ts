@@ -261,9 +261,10 @@ export class Handler {
   }
 
   /**
-   * Answers one request. The common case (a plain keep-alive GET of a file
-   * held in memory, known fresh) is answered synchronously with a reply
-   * shared for the current second; everything else takes the linear steps.
+   * Answers one request. The common cases (a plain GET of a file held in
+   * memory, or of a path known missing, known fresh) are answered
+   * synchronously with a reply shared for the current second; everything
+   * else takes the linear steps.
    */
   handle(head: RequestHead): Reply | Promise<Reply> {
     return this.#fast(head) ?? this.#serve(head, "");
@@ -276,11 +277,19 @@ export class Handler {
     if (f.range !== undefined) return;
     const q = head.path.indexOf("?");
     const entry = this.#entries.get(q < 0 ? head.path : head.path.slice(0, q));
-    if (
-      entry === undefined || entry.resolution.kind !== "file" ||
-      (entry.varies && f.acceptEncoding !== undefined) ||
-      Date.now() - entry.checked >= this.#freshness
-    ) return;
+    if (entry === undefined || Date.now() - entry.checked >= this.#freshness) {
+      return;
+    }
+    const kind = entry.resolution.kind;
+    if (kind === "not-found") {
+      // The 404 page built at start-up (with --spa the answer depends on Accept).
+      return this.#options.spa === true
+        ? undefined
+        : this.error(STATUS_CODE.NotFound, { head });
+    }
+    if (kind !== "file" || (entry.varies && f.acceptEncoding !== undefined)) {
+      return;
+    }
     const variant = entry.identity!;
     if (
       f.ifNoneMatch !== undefined || f.ifModifiedSince !== undefined ||

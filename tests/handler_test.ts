@@ -1321,6 +1321,28 @@ Deno.test({
 });
 
 Deno.test({
+  name: "Handler.handle() answers a repeated 404 from memory, like the first",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await serveTree({ "a.txt": "a" }, {}, async (port) => {
+      // The first is resolved; the next ones find the path known missing.
+      const one = "GET /no/such.html HTTP/1.1\r\nHost: x\r\n\r\n";
+      const { responses } = await exchange(port, one.repeat(3), { count: 3 });
+      const [first, ...again] = responses;
+      assert.equal(first.status, STATUS_CODE.NotFound);
+      const { date: _, ...fields } = first.headers;
+      for (const res of again) {
+        const { date: __, ...same } = res.headers;
+        assert.equal(res.statusLine, first.statusLine);
+        assert.deepEqual(same, fields);
+        assert.equal(res.text, first.text);
+      }
+      assert.match(first.text, /404/);
+    });
+  },
+});
+
+Deno.test({
   name:
     "Handler.handle() uses notFoundPage, else the root's 404.html, else its own",
   ...SANITIZE,

@@ -27,6 +27,8 @@ export const MAX_RESTARTS = 5;
 export const RESTART_WINDOW = 60_000;
 /** How long a stop waits for a worker to drain, in ms. */
 const STOP_WAIT = 15_000;
+/** Tries to rebind the port after a restart, 100 ms apart: a dead thread's listener can outlive `terminate()` for a moment. */
+const REBIND = { attempts: 20, delay: 100 } as const;
 
 /**
  * The V8 heap limits of each worker thread: an 8 MiB young generation and a
@@ -44,8 +46,12 @@ export type { ResourceLimits, Worker };
 interface Slot {
   worker: Worker;
   restarts: number[];
+  /** Its worker is up (not exited, not yet restarted). */
+  serving: boolean;
   /** Died for good: no longer restarted. */
   dead: boolean;
+  /** The restart in progress, if any. */
+  restarting?: Promise<void>;
 }
 
 function spawn(
@@ -94,11 +100,16 @@ export async function serveWorkers(
   // The first worker picks the port when 0 was asked for; the rest share it.
   const first = await spawn(config);
   const shared: ServeConfig = { ...config, port: first.port };
-  const slots: Slot[] = [{ worker: first.worker, restarts: [], dead: false }];
+  const newSlot = (worker: Worker): Slot => ({
+    worker,
+    restarts: [],
+    serving: true,
+    dead: false,
+  });
+  const slots: Slot[] = [newSlot(first.worker)];
   try {
     for (let i = 1; i < config.workers; i++) {
-      const { worker } = await spawn(shared);
-      slots.push({ worker, restarts: [], dead: false });
+      slots.push(newSlot((await spawn(shared)).worker));
     }
   } catch (error) {
     await Promise.all(slots.map((slot) => slot.worker.terminate()));
@@ -117,6 +128,17 @@ export async function serveWorkers(
     stopping = failed = true;
     done();
   };
+  const respawn = async (): Promise<Worker> => {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return (await spawn(shared)).worker;
+      } catch (error) {
+        const busy = /address already in use/.test((error as Error).message);
+        if (!busy || attempt >= REBIND.attempts || stopping) throw error;
+        await new Promise((resolve) => setTimeout(resolve, REBIND.delay));
+      }
+    }
+  };
   const restart = async (slot: Slot, index: number, why: string) => {
     // The dead thread's listener must be gone before a lone worker rebinds.
     await slot.worker.terminate();
@@ -133,7 +155,13 @@ export async function serveWorkers(
     slot.restarts.push(now);
     onError(`static-srv: worker ${index} died (${why}); restarting`);
     try {
-      slot.worker = (await spawn(shared)).worker;
+      const worker = await respawn();
+      if (stopping) {
+        await worker.terminate(); // a stop came while it started
+        return;
+      }
+      slot.worker = worker;
+      slot.serving = true;
       watch(slot, index);
     } catch (error) {
       giveUp(
@@ -148,7 +176,11 @@ export async function serveWorkers(
     let why = "exited";
     slot.worker.once("error", (error: Error) => why = error.message);
     slot.worker.once("exit", () => {
-      if (!stopping) restart(slot, index, why);
+      slot.serving = false;
+      if (stopping) return;
+      slot.restarting = restart(slot, index, why).finally(() =>
+        slot.restarting = undefined
+      );
     });
   };
   slots.forEach(watch);
@@ -170,10 +202,11 @@ export async function serveWorkers(
     stop(): void {
       if (stopping) return;
       stopping = true;
-      const live = slots.filter((slot) => !slot.dead);
-      Promise.all(live.map((slot) => stopWorker(slot.worker))).then(() =>
-        done()
-      );
+      Promise.all(
+        slots.map((slot) =>
+          slot.serving ? stopWorker(slot.worker) : slot.restarting
+        ),
+      ).then(() => done());
     },
     stopped,
   };

@@ -139,6 +139,85 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "serveWorkers() restarts a lone worker once its port is free again",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withWorkers("patient", 1, async (running, errors) => {
+      const port = running.port;
+      running.workers()[0].postMessage({ type: "crash" });
+      // Take the port as soon as the dead worker lets it go, before its
+      // replacement (which takes a while to load) can bind it; hold it.
+      const blocker = await (async () => {
+        for (let i = 0; i < 2000; i++) {
+          try {
+            return Deno.listen({ hostname: "127.0.0.1", port });
+          } catch (error) {
+            if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 1));
+          }
+        }
+        throw new Error("The dead worker never released the port");
+      })();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      blocker.close();
+      await until(
+        async () => {
+          try {
+            return (await getIndex(port)).text === "patient";
+          } catch {
+            return false;
+          }
+        },
+        "the restarted worker to serve",
+        5000,
+        25,
+      );
+      assert.equal(errors.length, 1, JSON.stringify(errors));
+      assert.match(errors[0], RESTARTED);
+    });
+  },
+});
+
+Deno.test({
+  name: "serveWorkers() stops cleanly while a worker is being restarted",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const root = await makeTree({ "index.html": "x" });
+    const errors: string[] = [];
+    try {
+      const running = await serveWorkers(config(root, 1), {
+        print: () => {},
+        onError: (message) => errors.push(message),
+      });
+      running.workers()[0].postMessage({ type: "crash" });
+      // The restart is logged just before the new worker is started.
+      await until(() => errors.length === 1, "the restart to begin", 5000);
+      running.stop();
+      await running.stopped;
+      assert.equal(running.failed(), false);
+      // The worker that was starting must not be left serving the port
+      // (its listener may take a moment to go once it is terminated).
+      await until(
+        async () => {
+          try {
+            (await Deno.connect({ hostname: "127.0.0.1", port: running.port }))
+              .close();
+            return false;
+          } catch (error) {
+            return error instanceof Deno.errors.ConnectionRefused;
+          }
+        },
+        "the port to be closed",
+        2000,
+        25,
+      );
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
 async function newSpaceAfterChurn(limits?: ResourceLimits): Promise<number> {
   const worker = new Worker(
     new URL("./fixtures/churn_worker.ts", import.meta.url),

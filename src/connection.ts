@@ -270,7 +270,7 @@ export class Connection {
           this.deadline = now + headerTimeout;
         } // else a head (or a new connection) is in progress: keep its deadline
         this.#flushLog();
-        const n = await this.#conn.read(buf.subarray(end));
+        const n = await this.#conn.read(end === 0 ? buf : buf.subarray(end));
         if (n === null) return true;
         this.#idle = false;
         if (empty && !headStarted) {

@@ -74,10 +74,6 @@ function giveChunk(chunk: Uint8Array): void {
   if (chunkPool.length < POOLED_CHUNKS) chunkPool.push(chunk);
 }
 
-/** Read buffers of finished connections, reused by new ones (no allocation per connection). */
-const POOLED_BUFFERS = 1024;
-const bufferPool: Uint8Array[] = [];
-
 function concat(pieces: Uint8Array[], total: number): Uint8Array {
   const out = new Uint8Array(total);
   let at = 0;
@@ -162,8 +158,7 @@ export class Connection {
     const options = this.#options;
     const headerTimeout = options.headerTimeout ?? TIMEOUTS.header;
     const idleTimeout = options.idleTimeout ?? TIMEOUTS.idle;
-    const pooled = bufferPool.pop() ?? new Uint8Array(INITIAL_BUFFER);
-    let buf = pooled;
+    let buf = new Uint8Array(INITIAL_BUFFER);
     let start = 0;
     let end = 0;
     let bodyLeft = 0;
@@ -171,117 +166,112 @@ export class Connection {
     let bodyDeadline = 0;
     let headStarted = true; // a new connection is held to the header timeout
 
-    try {
-      for (;;) {
-        // Answer every complete request in the buffer.
-        while (start < end) {
-          if (bodyLeft > 0) {
-            const take = Math.min(bodyLeft, end - start);
-            bodyLeft -= take;
-            start += take;
-            continue;
+    for (;;) {
+      // Answer every complete request in the buffer.
+      while (start < end) {
+        if (bodyLeft > 0) {
+          const take = Math.min(bodyLeft, end - start);
+          bodyLeft -= take;
+          start += take;
+          continue;
+        }
+        if (chunked !== null) {
+          const result = chunked.feed(buf, start, end);
+          if (result.kind === "partial") {
+            start = end;
+            break;
           }
-          if (chunked !== null) {
-            const result = chunked.feed(buf, start, end);
-            if (result.kind === "partial") {
-              start = end;
-              break;
-            }
-            if (result.kind === "error") {
-              // The request was answered already; a body that cannot be
-              // framed leaves no way to find the next request: close.
-              await this.#flush();
-              return false;
-            }
-            start += result.consumed;
-            chunked = null;
-            continue;
-          }
-          const result = parseRequestHead(
-            buf.subarray(start, end),
-            this.#parseOptions,
-          );
-          if (result.kind === "partial") break;
           if (result.kind === "error") {
-            await this.#fail(result.status, "");
+            // The request was answered already; a body that cannot be
+            // framed leaves no way to find the next request: close.
+            await this.#flush();
             return false;
           }
           start += result.consumed;
-          headStarted = false;
-          const head = result.head;
-          if (head.contentLength > this.#maxBody) {
-            await this.#fail(STATUS_CODE.ContentTooLarge, requestLine(head));
-            return false;
-          }
-          bodyLeft = Math.max(head.contentLength, 0);
-          if (head.chunked) chunked = new ChunkedDecoder(options.bodyLimits);
-          const hasBody = bodyLeft > 0 || chunked !== null;
-          // The body (discarded) must arrive within the header timeout too:
-          // trickling it cannot hold the connection.
-          if (hasBody) bodyDeadline = Date.now() + headerTimeout;
-          // A client that asked to close sends nothing more: no lingering.
-          const clientCloses = !head.keepAlive && !hasBody;
-          if (this.#draining) head.keepAlive = false;
-          const answer = this.#answer(head);
-          const reply = answer instanceof Promise ? await answer : answer;
-          if (reply.file === null) this.#queueReply(reply);
-          else await this.#send(reply, head);
-          if (this.#options.log !== undefined) {
-            this.#record(requestLine(head), reply.status, reply.length);
-          }
-          if (reply.close) {
-            await this.#flush();
-            // Unread bytes (a pipeline past the close) would turn the close
-            // into a reset that can destroy the responses in flight: linger.
-            return clientCloses && start === end;
-          }
+          chunked = null;
+          continue;
         }
-        if (this.#pending.length > 0) await this.#flush();
-        if (this.#draining && bodyLeft === 0 && chunked === null) return false;
-
-        // Make room, then read more.
-        if (start === end) {
-          start = end = 0;
-        } else if (start > 0) {
-          buf.copyWithin(0, start, end);
-          end -= start;
-          start = 0;
+        const result = parseRequestHead(
+          buf.subarray(start, end),
+          this.#parseOptions,
+        );
+        if (result.kind === "partial") break;
+        if (result.kind === "error") {
+          await this.#fail(result.status, "");
+          return false;
         }
-        if (end === buf.length) {
-          if (buf.length >= this.#maxBuffer) {
-            await this.#fail(STATUS_CODE.RequestHeaderFieldsTooLarge, "");
-            return false;
-          }
-          const bigger = new Uint8Array(
-            Math.min(buf.length * 4, this.#maxBuffer),
-          );
-          bigger.set(buf.subarray(0, end));
-          buf = bigger;
+        start += result.consumed;
+        headStarted = false;
+        const head = result.head;
+        if (head.contentLength > this.#maxBody) {
+          await this.#fail(STATUS_CODE.ContentTooLarge, requestLine(head));
+          return false;
         }
-        const now = Date.now();
-        const empty = end === 0 && bodyLeft === 0 && chunked === null;
-        this.#idle = empty;
-        if (bodyLeft > 0 || chunked !== null) {
-          this.deadline = bodyDeadline;
-        } else if (empty && !headStarted) {
-          this.deadline = now + idleTimeout;
-        } else if (!headStarted) {
-          headStarted = true;
-          this.deadline = now + headerTimeout;
-        } // else a head (or a new connection) is in progress: keep its deadline
-        this.#flushLog();
-        const n = await this.#conn.read(end === 0 ? buf : buf.subarray(end));
-        if (n === null) return true;
-        this.#idle = false;
-        if (empty && !headStarted) {
-          headStarted = true;
-          this.deadline = Date.now() + headerTimeout;
+        bodyLeft = Math.max(head.contentLength, 0);
+        if (head.chunked) chunked = new ChunkedDecoder(options.bodyLimits);
+        const hasBody = bodyLeft > 0 || chunked !== null;
+        // The body (discarded) must arrive within the header timeout too:
+        // trickling it cannot hold the connection.
+        if (hasBody) bodyDeadline = Date.now() + headerTimeout;
+        // A client that asked to close sends nothing more: no lingering.
+        const clientCloses = !head.keepAlive && !hasBody;
+        if (this.#draining) head.keepAlive = false;
+        const answer = this.#answer(head);
+        const reply = answer instanceof Promise ? await answer : answer;
+        if (reply.file === null) this.#queueReply(reply);
+        else await this.#send(reply, head);
+        if (this.#options.log !== undefined) {
+          this.#record(requestLine(head), reply.status, reply.length);
         }
-        end += n;
+        if (reply.close) {
+          await this.#flush();
+          // Unread bytes (a pipeline past the close) would turn the close
+          // into a reset that can destroy the responses in flight: linger.
+          return clientCloses && start === end;
+        }
       }
-    } finally {
-      // No read is pending once the loop has ended: the buffer is free.
-      if (bufferPool.length < POOLED_BUFFERS) bufferPool.push(pooled);
+      if (this.#pending.length > 0) await this.#flush();
+      if (this.#draining && bodyLeft === 0 && chunked === null) return false;
+
+      // Make room, then read more.
+      if (start === end) {
+        start = end = 0;
+      } else if (start > 0) {
+        buf.copyWithin(0, start, end);
+        end -= start;
+        start = 0;
+      }
+      if (end === buf.length) {
+        if (buf.length >= this.#maxBuffer) {
+          await this.#fail(STATUS_CODE.RequestHeaderFieldsTooLarge, "");
+          return false;
+        }
+        const bigger = new Uint8Array(
+          Math.min(buf.length * 4, this.#maxBuffer),
+        );
+        bigger.set(buf.subarray(0, end));
+        buf = bigger;
+      }
+      const now = Date.now();
+      const empty = end === 0 && bodyLeft === 0 && chunked === null;
+      this.#idle = empty;
+      if (bodyLeft > 0 || chunked !== null) {
+        this.deadline = bodyDeadline;
+      } else if (empty && !headStarted) {
+        this.deadline = now + idleTimeout;
+      } else if (!headStarted) {
+        headStarted = true;
+        this.deadline = now + headerTimeout;
+      } // else a head (or a new connection) is in progress: keep its deadline
+      this.#flushLog();
+      const n = await this.#conn.read(end === 0 ? buf : buf.subarray(end));
+      if (n === null) return true;
+      this.#idle = false;
+      if (empty && !headStarted) {
+        headStarted = true;
+        this.deadline = Date.now() + headerTimeout;
+      }
+      end += n;
     }
   }
 

@@ -67,6 +67,7 @@ class ServerProcess {
   #partial = "";
   #stderr: Promise<string>;
   #timer: ReturnType<typeof setTimeout>;
+  #stopped?: Promise<{ code: number; stdout: string[]; stderr: string }>;
 
   private constructor(
     child: Deno.ChildProcess,
@@ -126,9 +127,18 @@ class ServerProcess {
     }
   }
 
-  /** Sends `signal`, then reads the rest of stdout and stderr and the exit status. */
-  async stop(
+  /**
+   * Sends `signal`, then reads the rest of stdout and stderr and the exit
+   * status. Once stopped, later calls return the same result and send nothing.
+   */
+  stop(
     signal: Deno.Signal = "SIGTERM",
+  ): Promise<{ code: number; stdout: string[]; stderr: string }> {
+    return this.#stopped ??= this.#stop(signal);
+  }
+
+  async #stop(
+    signal: Deno.Signal,
   ): Promise<{ code: number; stdout: string[]; stderr: string }> {
     try {
       this.child.kill(signal);
@@ -282,7 +292,6 @@ Deno.test({
         "--host",
         "127.0.0.1",
       ]);
-      let stopped = false;
       try {
         assert.ok(server.port > 0);
         assert.ok(
@@ -295,11 +304,10 @@ Deno.test({
         const line = await server.waitForLine((l) => CLF_LINE.test(l));
         assert.equal(Number(CLF_LINE.exec(line)![2]), response.body.length);
         const { code, stderr } = await server.stop("SIGTERM");
-        stopped = true;
         assert.equal(code, 0, stderr);
         assert.equal(stderr, "");
       } finally {
-        if (!stopped) await server.stop("SIGKILL");
+        await server.stop("SIGKILL"); // no-op once stopped
       }
     } finally {
       await Deno.remove(dir, { recursive: true });
@@ -321,21 +329,19 @@ Deno.test({
         "--host",
         "127.0.0.1",
       ]);
-      let stopped = false;
       try {
         const response = await getAndClose(server.port);
         assert.equal(response.status, 200);
         assert.equal(response.text, "quiet");
         // The log is flushed on stop, so every line is in by the exit.
         const { code, stdout, stderr } = await server.stop("SIGTERM");
-        stopped = true;
         assert.equal(code, 0, stderr);
         assert.ok(
           !stdout.some((l) => l.includes('"GET / HTTP/1.1"')),
           JSON.stringify(stdout),
         );
       } finally {
-        if (!stopped) await server.stop("SIGKILL");
+        await server.stop("SIGKILL"); // no-op once stopped
       }
     } finally {
       await Deno.remove(dir, { recursive: true });
@@ -352,7 +358,6 @@ Deno.test({
       ["--port", "0", "--host", "127.0.0.1", "--quiet"],
       { cwd: PROJECT },
     );
-    let stopped = false;
     try {
       assert.ok(
         server.lines.includes(
@@ -364,10 +369,9 @@ Deno.test({
       assert.equal(response.status, 200);
       assert.deepEqual(response.body, expected);
       const { code, stderr } = await server.stop("SIGTERM");
-      stopped = true;
       assert.equal(code, 0, stderr);
     } finally {
-      if (!stopped) await server.stop("SIGKILL");
+      await server.stop("SIGKILL"); // no-op once stopped
     }
   },
 });
@@ -403,7 +407,6 @@ Deno.test({
       }
       const served = [0, 0];
       const results = [await first.stop(), await second.stop()];
-      second = undefined;
       results.forEach((result, i) => {
         assert.equal(result.code, 0);
         served[i] = result.stdout.filter((l) => CLF_LINE.test(l)).length;
@@ -411,8 +414,8 @@ Deno.test({
       assert.equal(served[0] + served[1], 40);
       assert.ok(served[0] > 0 && served[1] > 0, `served ${served}`);
     } finally {
-      if (second !== undefined) await second.stop("SIGKILL");
-      await first.stop("SIGKILL").catch(() => {});
+      await second?.stop("SIGKILL"); // no-op once stopped
+      await first.stop("SIGKILL");
       await Deno.remove(root, { recursive: true });
     }
   },

@@ -654,15 +654,23 @@ Deno.test({
 
 // --- 5. file-system faults -----------------------------------------------------
 
+/** An `onError` that keeps every message, and the messages. */
+function errorLog(): { errors: string[]; onError: (message: string) => void } {
+  const errors: string[] = [];
+  return {
+    errors,
+    onError: (message: string): void => {
+      errors.push(message);
+    },
+  };
+}
+
 Deno.test({
   name: "Server survives a streamed file truncated while being sent",
   ...SANITIZE,
   async fn(): Promise<void> {
     const size = 32 * MiB;
-    const errors: string[] = [];
-    const onError = (message: string): void => {
-      errors.push(message);
-    };
+    const { errors, onError } = errorLog();
     await withServer(
       { ...FILES, "big.bin": new Uint8Array(size).fill(0x74) },
       { handler: { maxCachedFile: 1024, onError }, server: { onError } },
@@ -717,10 +725,7 @@ Deno.test({
   name: "Server survives a file deleted after being served (404)",
   ...SANITIZE,
   async fn(): Promise<void> {
-    const errors: string[] = [];
-    const onError = (message: string): void => {
-      errors.push(message);
-    };
+    const { errors, onError } = errorLog();
     await withServer(
       FILES,
       { handler: { freshness: 50, onError }, server: { onError } },
@@ -796,10 +801,7 @@ Deno.test({
   name: "Server survives its root directory being removed while serving",
   ...SANITIZE,
   async fn(): Promise<void> {
-    const errors: string[] = [];
-    const onError = (message: string): void => {
-      errors.push(message);
-    };
+    const { errors, onError } = errorLog();
     // A separate temp root of its own.
     await withServer(
       FILES,

@@ -10,9 +10,11 @@
  * @module
  */
 
+import { now } from "./clock.ts";
 import { TIMEOUTS } from "./defaults.ts";
 import {
   type ParseLimits,
+  type ParseOptions,
   parseRequestHead,
   type RequestHead,
 } from "./http/request_parser.ts";
@@ -91,7 +93,8 @@ export class Connection {
   #conn: Deno.Conn;
   #handler: Handler;
   #options: ConnectionOptions;
-  #parseOptions: { limits?: Partial<ParseLimits> };
+  /** Reused for every parse: only `start` and `end` change. */
+  #parseOptions: ParseOptions;
   #maxBuffer: number;
   #maxBody: number;
   #remote: string;
@@ -111,12 +114,12 @@ export class Connection {
     this.#conn = conn;
     this.#handler = handler;
     this.#options = options;
-    this.#parseOptions = { limits: options.limits };
+    this.#parseOptions = { limits: options.limits, start: 0, end: 0 };
     this.#maxBuffer = (options.limits?.maxHeadSize ?? 16384) + 4096;
     this.#maxBody = options.bodyLimits?.maxBodySize ?? BODY_LIMITS.maxBodySize;
     const addr = conn.remoteAddr as Deno.NetAddr;
     this.#remote = addr.hostname ?? "-";
-    this.deadline = Date.now() + (options.headerTimeout ?? TIMEOUTS.header);
+    this.deadline = now() + (options.headerTimeout ?? TIMEOUTS.header);
   }
 
   /** True while waiting for the first byte of the next request. */
@@ -191,10 +194,10 @@ export class Connection {
           chunked = null;
           continue;
         }
-        const result = parseRequestHead(
-          buf.subarray(start, end),
-          this.#parseOptions,
-        );
+        const parseOptions = this.#parseOptions;
+        parseOptions.start = start;
+        parseOptions.end = end;
+        const result = parseRequestHead(buf, parseOptions);
         if (result.kind === "partial") break;
         if (result.kind === "error") {
           await this.#fail(result.status, "");
@@ -212,7 +215,7 @@ export class Connection {
         const hasBody = bodyLeft > 0 || chunked !== null;
         // The body (discarded) must arrive within the header timeout too:
         // trickling it cannot hold the connection.
-        if (hasBody) bodyDeadline = Date.now() + headerTimeout;
+        if (hasBody) bodyDeadline = now() + headerTimeout;
         // A client that asked to close sends nothing more: no lingering.
         const clientCloses = !head.keepAlive && !hasBody;
         if (this.#draining) head.keepAlive = false;
@@ -252,16 +255,16 @@ export class Connection {
         bigger.set(buf.subarray(0, end));
         buf = bigger;
       }
-      const now = Date.now();
+      const time = now();
       const empty = end === 0 && bodyLeft === 0 && chunked === null;
       this.#idle = empty;
       if (bodyLeft > 0 || chunked !== null) {
         this.deadline = bodyDeadline;
       } else if (empty && !headStarted) {
-        this.deadline = now + idleTimeout;
+        this.deadline = time + idleTimeout;
       } else if (!headStarted) {
         headStarted = true;
-        this.deadline = now + headerTimeout;
+        this.deadline = time + headerTimeout;
       } // else a head (or a new connection) is in progress: keep its deadline
       this.#flushLog();
       const n = await this.#conn.read(end === 0 ? buf : buf.subarray(end));
@@ -269,7 +272,7 @@ export class Connection {
       this.#idle = false;
       if (empty && !headStarted) {
         headStarted = true;
-        this.deadline = Date.now() + headerTimeout;
+        this.deadline = now() + headerTimeout;
       }
       end += n;
     }
@@ -289,7 +292,7 @@ export class Connection {
       return; // already gone
     }
     this.#idle = false;
-    this.deadline = Date.now() + LINGER.time;
+    this.deadline = now() + LINGER.time;
     const sink = new Uint8Array(16384);
     for (let total = 0; total < LINGER.bytes;) {
       const n = await this.#conn.read(sink);
@@ -356,20 +359,24 @@ export class Connection {
   }
 
   /** Writes what is queued: runs of small pieces combined into one write, large pieces as they are. */
-  async #flush(): Promise<void> {
+  #flush(): Promise<void> {
     const pending = this.#pending;
     const total = this.#pendingBytes;
     this.#pendingBytes = 0;
     if (pending.length === 1) {
-      // The common case: keep the array (nothing is queued during a flush).
+      // The common case, without an async frame of its own: keep the array
+      // (nothing is queued during a flush).
       const only = pending[0];
       pending.length = 0;
-      return await this.#write(only);
+      return this.#write(only);
     }
     this.#pending = [];
-    if (total <= COMBINE_LIMIT) {
-      return await this.#write(concat(pending, total));
-    }
+    if (total <= COMBINE_LIMIT) return this.#write(concat(pending, total));
+    return this.#flushRuns(pending);
+  }
+
+  /** Writes `pending`: runs of small pieces combined, large pieces as they are. */
+  async #flushRuns(pending: Uint8Array[]): Promise<void> {
     let run: Uint8Array[] = [];
     let runBytes = 0;
     for (const piece of pending) {
@@ -390,7 +397,7 @@ export class Connection {
     const sendTimeout = this.#options.sendTimeout ?? TIMEOUTS.send;
     let at = 0;
     while (at < bytes.length) {
-      this.deadline = Date.now() + sendTimeout;
+      this.deadline = now() + sendTimeout;
       const end = Math.min(bytes.length, at + WRITE_SLICE);
       at += await this.#conn.write(
         at === 0 && end === bytes.length ? bytes : bytes.subarray(at, end),
@@ -448,7 +455,7 @@ export class Connection {
     if (this.#options.log === undefined) return;
     this.#records.push({
       remote: this.#remote,
-      time: Date.now(),
+      time: now(),
       request,
       status,
       length,

@@ -5,12 +5,14 @@
  *
  * Each step is a pure function from its own module; the handler only wires
  * them and keeps what it learnt about a path in a bounded cache, revalidated
- * at most `freshness` ms later. It never touches sockets: it answers a
+ * at most `freshness` ms later (plus the shared clock's resolution while a
+ * server holds it). It never touches sockets: it answers a
  * {@linkcode Reply} that the connection writes.
  *
  * @module
  */
 
+import { now } from "./clock.ts";
 import type { RequestHead } from "./http/request_parser.ts";
 import { STATUS_CODE, type StatusCode } from "./http/status.ts";
 import { buildErrorPages, encodeResponse, httpDate } from "./http/response.ts";
@@ -242,7 +244,7 @@ export class Handler {
     const isHead = head?.method === "HEAD";
     const plain = !close && !isHead && head?.minor === 1 &&
       options.fields === undefined;
-    const second = plain ? Math.floor(Date.now() / 1000) : 0;
+    const second = plain ? Math.floor(now() / 1000) : 0;
     if (plain) {
       const ready = this.#readyErrors.get(status);
       if (ready?.second === second) return ready.reply;
@@ -277,7 +279,7 @@ export class Handler {
     if (f.range !== undefined) return;
     const q = head.path.indexOf("?");
     const entry = this.#entries.get(q < 0 ? head.path : head.path.slice(0, q));
-    if (entry === undefined || Date.now() - entry.checked >= this.#freshness) {
+    if (entry === undefined || now() - entry.checked >= this.#freshness) {
       return;
     }
     const kind = entry.resolution.kind;
@@ -311,7 +313,7 @@ export class Handler {
     status: typeof STATUS_CODE.OK | typeof STATUS_CODE.NotModified,
     close: boolean,
   ): Reply {
-    const second = Math.floor(Date.now() / 1000);
+    const second = Math.floor(now() / 1000);
     const index = (status === STATUS_CODE.OK ? 0 : 2) + (close ? 1 : 0);
     const ready = variant.ready[index];
     if (ready?.second === second) return ready.reply;
@@ -586,16 +588,16 @@ export class Handler {
 
   /** What is learnt about `rawPath` (the target's path, query dropped), from the cache while fresh. */
   async #lookup(rawPath: string): Promise<Entry | undefined> {
-    const now = Date.now();
+    const time = now();
     const cached = this.#entries.get(rawPath);
-    if (cached !== undefined && now - cached.checked < this.#freshness) {
+    if (cached !== undefined && time - cached.checked < this.#freshness) {
       return cached;
     }
     const sanitized = sanitizeTarget(rawPath);
     if (!sanitized.ok) return undefined;
     let pending = this.#pending.get(rawPath);
     if (pending === undefined) {
-      pending = this.#revalidate(rawPath, sanitized.target, cached, now);
+      pending = this.#revalidate(rawPath, sanitized.target, cached, time);
       this.#pending.set(rawPath, pending);
       pending.finally(() => this.#pending.delete(rawPath)).catch(() => {});
     }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { holdClock } from "./clock.ts";
 import { SERVER_DEFAULTS } from "./defaults.ts";
 import { Connection, type ConnectionOptions } from "./connection.ts";
 import type { Handler } from "./handler.ts";
@@ -34,6 +35,7 @@ export class Server {
   #accepting: Promise<void>;
   #closing = false;
   #idleWaiters: (() => void)[] = [];
+  #releaseClock: () => void;
 
   private constructor(
     listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>,
@@ -43,6 +45,7 @@ export class Server {
     this.#listener = listener;
     this.#handler = handler;
     this.#options = options;
+    this.#releaseClock = holdClock();
     this.#sweep = setInterval(
       () => this.#expire(),
       SERVER_DEFAULTS.sweepInterval,
@@ -165,5 +168,6 @@ export class Server {
       }
     }
     clearInterval(this.#sweep);
+    this.#releaseClock();
   }
 }

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { Server } from "../src/server.ts";
+import { CLOCK, now } from "../src/clock.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
 import {
   bytes,
@@ -20,6 +21,7 @@ import {
   ResponseReader,
   SANITIZE,
   sha256,
+  spin,
   until,
   waitClosed,
   withServer,
@@ -51,6 +53,22 @@ Deno.test({
       assert.equal(responses[0].status, STATUS_CODE.OK);
       assert.equal(responses[0].text, FILES["a.txt"]);
     });
+  },
+});
+
+Deno.test({
+  name: "Server.listen() holds the shared clock until shutdown",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withServer(FILES, {}, () => {
+      const held = now();
+      spin(CLOCK.resolution + 10);
+      assert.equal(now(), held, "the shared value while the server runs");
+      return Promise.resolve();
+    });
+    const free = now();
+    spin(5);
+    assert.ok(now() >= free + 5, "the real clock after shutdown");
   },
 });
 

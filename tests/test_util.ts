@@ -34,6 +34,14 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Spins for `ms` without yielding, so that no timer can run meanwhile. */
+export function spin(ms: number): void {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    // busy
+  }
+}
+
 /** The rejection of {@linkcode withTimeout}. */
 export class TimeoutError extends Error {
   /** `label` names what was awaited for `ms`. */

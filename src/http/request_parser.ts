@@ -95,6 +95,10 @@ export type ParseResult =
 export interface ParseOptions {
   /** Limits; each defaults to {@linkcode PARSE_LIMITS}. */
   limits?: Partial<ParseLimits>;
+  /** Where the request starts in `buf` (default 0); `consumed` counts from here. */
+  start?: number;
+  /** Where the bytes received so far end in `buf` (default its length). */
+  end?: number;
 }
 
 const CR = 13;
@@ -303,7 +307,8 @@ function eachToken(
 }
 
 /**
- * Parses one request head from the start of `buf`.
+ * Parses one request head from the start of `buf` (or from `options.start`,
+ * without copying or viewing the bytes).
  *
  * Answers `partial` while the head is a valid prefix, `complete` with the
  * bytes consumed (the body, if any, follows), or `error` with the status to
@@ -317,11 +322,14 @@ export function parseRequestHead(
   const maxRequestLine = limits?.maxRequestLine ?? PARSE_LIMITS.maxRequestLine;
   const maxHeadSize = limits?.maxHeadSize ?? PARSE_LIMITS.maxHeadSize;
   const maxHeaders = limits?.maxHeaders ?? PARSE_LIMITS.maxHeaders;
-  const len = buf.length;
-  let i = 0;
+  const start = options.start ?? 0;
+  const len = options.end ?? buf.length;
+  let i = start;
 
   // RFC 9112 section 2.2: ignore empty lines before the request line.
-  while (i < 8 && i + 1 < len && buf[i] === CR && buf[i + 1] === LF) i += 2;
+  while (i < start + 8 && i + 1 < len && buf[i] === CR && buf[i + 1] === LF) {
+    i += 2;
+  }
   if (i + 1 === len && buf[i] === CR) return PARTIAL;
   const lineStart = i;
 
@@ -574,7 +582,7 @@ export function parseRequestHead(
 
   return {
     kind: "complete",
-    consumed: i,
+    consumed: i - start,
     head: {
       method,
       target,

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { now } from "../clock.ts";
 import { STATUS_CODE, STATUS_TEXT, type StatusCode } from "./status.ts";
 
 /** The `Server` header value. */
@@ -15,7 +16,7 @@ let dateSecond = -1;
 let dateValue = "";
 
 /** Formats `ms` (default: now) as an IMF-fixdate, cached for the current second. */
-export function httpDate(ms: number = Date.now()): string {
+export function httpDate(ms: number = now()): string {
   const second = Math.floor(ms / 1000);
   if (second !== dateSecond) {
     dateSecond = second;

@@ -178,6 +178,9 @@ const METHODS = [
 
 const PARTIAL: ParseResult = Object.freeze({ kind: "partial" });
 
+/** The fields of every head that has none the server acts on (frozen: shared). */
+const NO_FIELDS: RequestFields = Object.freeze({});
+
 function fail(status: StatusCode, reason: string): ParseResult {
   return { kind: "error", status, reason };
 }
@@ -201,7 +204,11 @@ function partialUnless(over: boolean, error: ParseResult): ParseResult {
 
 /** Slots of the cache of short decoded strings (a power of two). */
 const INTERNED = 512;
+/** Longest string the cache keeps. */
+const INTERNED_LENGTH = 64;
 const interned: string[] = new Array(INTERNED).fill("");
+/** The bytes of each cached string, `INTERNED_LENGTH` per slot: comparing bytes with bytes is cheaper than with a string's characters. */
+const internedBytes = new Uint8Array(INTERNED * INTERNED_LENGTH);
 
 /**
  * Decodes bytes in [start, end) as Latin-1 (every byte one UTF-16 unit).
@@ -210,20 +217,10 @@ const interned: string[] = new Array(INTERNED).fill("");
  */
 export function latin1(buf: Uint8Array, start: number, end: number): string {
   const n = end - start;
-  if (n <= 64) {
+  if (n <= INTERNED_LENGTH) {
     let h = n;
     for (let k = start; k < end; k++) h = (Math.imul(h, 31) + buf[k]) | 0;
-    const slot = h & (INTERNED - 1);
-    const seen = interned[slot];
-    if (seen.length === n) {
-      let k = 0;
-      while (k < n && seen.charCodeAt(k) === buf[start + k]) k++;
-      if (k === n) return seen;
-    }
-    let s = "";
-    for (let k = start; k < end; k++) s += String.fromCharCode(buf[k]);
-    interned[slot] = s;
-    return s;
+    return intern(buf, start, end, h);
   }
   let s = "";
   while (start < end) {
@@ -237,21 +234,50 @@ export function latin1(buf: Uint8Array, start: number, end: number): string {
   return s;
 }
 
+/** The cached string of the bytes in [start, end) (at most `INTERNED_LENGTH`), whose hash is `h`; decoded and cached on a miss. */
+function intern(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  h: number,
+): string {
+  const slot = h & (INTERNED - 1);
+  const seen = interned[slot];
+  const at = slot * INTERNED_LENGTH - start;
+  if (seen.length === end - start) {
+    let k = start;
+    while (k < end && internedBytes[at + k] === buf[k]) k++;
+    if (k === end) return seen;
+  }
+  let s = "";
+  for (let k = start; k < end; k++) {
+    internedBytes[at + k] = buf[k];
+    s += String.fromCharCode(buf[k]);
+  }
+  interned[slot] = s;
+  return s;
+}
+
 function fieldOf(buf: Uint8Array, start: number, end: number): Field {
   const candidates = FIELDS_BY_LENGTH[end - start];
   if (candidates === undefined) return Field.Other;
-  outer: for (const [name, id] of candidates) {
+  outer: for (let c = 0; c < candidates.length; c++) {
+    const name = candidates[c][0];
     for (let k = 0; k < name.length; k++) {
       // Only token bytes reach here; `| 0x20` lowercases letters and maps no
       // other token byte onto a letter, digit or "-".
       if ((buf[start + k] | 0x20) !== name[k]) continue outer;
     }
-    return id;
+    return candidates[c][1];
   }
   return Field.Other;
 }
 
 function methodOf(buf: Uint8Array, start: number, end: number): string {
+  if (
+    end - start === 3 && buf[start] === 0x47 && buf[start + 1] === 0x45 &&
+    buf[start + 2] === 0x54
+  ) return "GET";
   for (const m of METHODS) {
     if (m.length !== end - start) continue;
     let k = 0;
@@ -359,24 +385,33 @@ export function parseRequestHead(
   // HTTP-version CRLF: "HTTP/" DIGIT "." DIGIT
   const versionStart = i;
   const PREFIX = "HTTP/";
-  for (let k = 0; k < 10; k++, i++) {
-    if (i === len) {
-      return partialUnless(
-        Math.min(i, versionStart + 8) - lineStart > maxRequestLine,
-        LINE_TOO_LONG,
-      ); // CRLF is not counted
+  if (
+    i + 10 <= len && buf[i] === 0x48 && buf[i + 1] === 0x54 &&
+    buf[i + 2] === 0x54 && buf[i + 3] === 0x50 && buf[i + 4] === 0x2f &&
+    buf[i + 5] === 0x31 && buf[i + 6] === 0x2e && buf[i + 7] === 0x31 &&
+    buf[i + 8] === CR && buf[i + 9] === LF
+  ) {
+    i += 10; // "HTTP/1.1" CRLF: the common case, checked in one go
+  } else {
+    for (let k = 0; k < 10; k++, i++) {
+      if (i === len) {
+        return partialUnless(
+          Math.min(i, versionStart + 8) - lineStart > maxRequestLine,
+          LINE_TOO_LONG,
+        ); // CRLF is not counted
+      }
+      const c = buf[i];
+      const ok = k < 5
+        ? c === PREFIX.charCodeAt(k)
+        : k === 6
+        ? c === 0x2e
+        : k === 5 || k === 7
+        ? c >= 0x30 && c <= 0x39
+        : k === 8
+        ? c === CR
+        : c === LF;
+      if (!ok) return fail(STATUS_CODE.BadRequest, "Invalid HTTP version");
     }
-    const c = buf[i];
-    const ok = k < 5
-      ? c === PREFIX.charCodeAt(k)
-      : k === 6
-      ? c === 0x2e
-      : k === 5 || k === 7
-      ? c >= 0x30 && c <= 0x39
-      : k === 8
-      ? c === CR
-      : c === LF;
-    if (!ok) return fail(STATUS_CODE.BadRequest, "Invalid HTTP version");
   }
   if (i - 2 - lineStart > maxRequestLine) {
     return partialUnless(i - 2 - lineStart > maxRequestLine, LINE_TOO_LONG);
@@ -428,7 +463,7 @@ export function parseRequestHead(
   let connectionClose = false;
   let connectionKeepAlive = false;
   let te: TransferCodings | undefined;
-  const fields: RequestFields = {};
+  let fields: RequestFields | undefined;
   let count = 0;
 
   for (;;) {
@@ -487,12 +522,18 @@ export function parseRequestHead(
         if (host !== undefined) {
           return fail(STATUS_CODE.BadRequest, "Repeated Host");
         }
+        // Checked and hashed (as latin1() would) in one pass.
+        let h = valueEnd - valueStart;
         for (let k = valueStart; k < valueEnd; k++) {
-          if (HOST_CHAR[buf[k]] !== 1) {
+          const c = buf[k];
+          if (HOST_CHAR[c] !== 1) {
             return fail(STATUS_CODE.BadRequest, "Invalid Host");
           }
+          h = (Math.imul(h, 31) + c) | 0;
         }
-        host = latin1(buf, valueStart, valueEnd);
+        host = valueEnd - valueStart <= INTERNED_LENGTH
+          ? intern(buf, valueStart, valueEnd, h)
+          : latin1(buf, valueStart, valueEnd);
         break;
       }
       case Field.ContentLength: {
@@ -546,6 +587,7 @@ export function parseRequestHead(
       default: {
         const key = FIELD_KEYS[field]!;
         const value = latin1(buf, valueStart, valueEnd);
+        fields ??= {};
         const prior = fields[key];
         fields[key] = prior === undefined ? value : prior + ", " + value;
       }
@@ -595,7 +637,7 @@ export function parseRequestHead(
       keepAlive: minor === 1
         ? !connectionClose
         : connectionKeepAlive && !connectionClose,
-      fields,
+      fields: fields ?? NO_FIELDS,
     },
   };
 }

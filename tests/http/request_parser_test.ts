@@ -1595,3 +1595,29 @@ Deno.test({
     assert.equal(latin1(new Uint8Array([0xe9, 0x41]), 0, 2), "\u00e9A");
   },
 });
+
+Deno.test({
+  name:
+    "parseRequestHead() returns each Host as sent when hosts share a cache slot",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn(): void {
+    // Host is checked and hashed in one pass, then looked up in the same
+    // cache as latin1(): distinct hosts (63 to 66 bytes long, around the
+    // cache's 64-byte limit, and short ones) must each come back intact.
+    const hosts: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const pad = i % 4 === 0 ? 0 : 59 + (i % 4);
+      hosts.push(`h${i}.example`.padEnd(pad, "x") + ":80");
+    }
+    for (let round = 0; round < 2; round++) {
+      for (const host of hosts) {
+        const result = parseRequestHead(
+          new TextEncoder().encode(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`),
+        );
+        assert.equal(result.kind, "complete");
+        if (result.kind === "complete") assert.equal(result.head.host, host);
+      }
+    }
+  },
+});

@@ -90,6 +90,8 @@ function concat(pieces: Uint8Array[], total: number): Uint8Array {
 export class Connection {
   /** When the server's sweep should close this connection (ms since the epoch). */
   deadline: number;
+  /** Where the server keeps this connection in its list (-1: not listed); the server's to manage. */
+  slot = -1;
   #conn: Deno.Conn;
   #handler: Handler;
   #options: ConnectionOptions;

@@ -144,6 +144,58 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "Server counts connections that end out of order and keeps serving the rest",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withServer(FILES, { server: { maxConnections: 6 } }, async (s) => {
+      const open: (Deno.TcpConn | undefined)[] = [];
+      try {
+        for (let i = 0; i < 6; i++) {
+          open.push(await openServed(s.port, "/a.txt", FILES["a.txt"]));
+        }
+        assert.equal(s.server.connections, 6);
+        // End three from the middle, the end and the start of the list.
+        for (const i of [2, 5, 0]) {
+          open[i]!.close();
+          open[i] = undefined;
+        }
+        await until(() => s.server.connections === 3, "3 to end", 2000);
+        // The three left still work, and three new ones fit the limit again.
+        for (const conn of open) {
+          if (conn === undefined) continue;
+          await writeAll(conn, bytes(get("/b.txt")));
+          const res = await withTimeout(
+            new ResponseReader(conn).read(),
+            5000,
+            "b.txt",
+          );
+          assert.equal(res.text, FILES["b.txt"]);
+        }
+        for (let i = 0; i < 3; i++) {
+          open.push(await openServed(s.port, "/a.txt", FILES["a.txt"]));
+        }
+        assert.equal(s.server.connections, 6);
+        // A seventh is over the limit.
+        const { responses } = await exchange(s.port, get("/a.txt"));
+        assert.equal(responses[0].status, STATUS_CODE.ServiceUnavailable);
+        // Shutdown reaches each of the six still open: every one is closed.
+        const done = s.server.shutdown({ grace: 10_000 });
+        for (const conn of open) {
+          if (conn !== undefined) {
+            assert.equal((await waitClosed(conn)).total, 0);
+          }
+        }
+        await withTimeout(done, 5000, "shutdown");
+        assert.equal(s.server.connections, 0);
+      } finally {
+        for (const conn of open) conn?.close();
+      }
+    });
+  },
+});
+
 // --- shutdown --------------------------------------------------------------
 
 Deno.test({

@@ -99,6 +99,7 @@ export class Connection {
   #parseOptions: ParseOptions;
   #maxBuffer: number;
   #maxBody: number;
+  #sendTimeout: number;
   #remote: string;
   #idle = true;
   #closed = false;
@@ -119,6 +120,7 @@ export class Connection {
     this.#parseOptions = { limits: options.limits, start: 0, end: 0 };
     this.#maxBuffer = (options.limits?.maxHeadSize ?? 16384) + 4096;
     this.#maxBody = options.bodyLimits?.maxBodySize ?? BODY_LIMITS.maxBodySize;
+    this.#sendTimeout = options.sendTimeout ?? TIMEOUTS.send;
     const addr = conn.remoteAddr as Deno.NetAddr;
     this.#remote = addr.hostname ?? "-";
     this.deadline = now() + (options.headerTimeout ?? TIMEOUTS.header);
@@ -235,7 +237,17 @@ export class Connection {
           return clientCloses && start === end;
         }
       }
-      if (this.#pending.length > 0) await this.#flush();
+      const pending = this.#pending;
+      if (pending.length === 1 && this.#pendingBytes <= WRITE_SLICE) {
+        // The common case, one response of one piece: written here, without
+        // an async frame of #flush's or #write's; #write sends any rest.
+        const only = pending[0];
+        pending.length = 0;
+        this.#pendingBytes = 0;
+        this.deadline = now() + this.#sendTimeout;
+        const n = await this.#conn.write(only);
+        if (n < only.length) await this.#write(only.subarray(n));
+      } else if (pending.length > 0) await this.#flush();
       if (this.#draining && bodyLeft === 0 && chunked === null) return false;
 
       // Make room, then read more.
@@ -396,7 +408,7 @@ export class Connection {
   }
 
   async #write(bytes: Uint8Array): Promise<void> {
-    const sendTimeout = this.#options.sendTimeout ?? TIMEOUTS.send;
+    const sendTimeout = this.#sendTimeout;
     let at = 0;
     while (at < bytes.length) {
       this.deadline = now() + sendTimeout;

@@ -7,7 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { ALLOWED_METHODS } from "../src/handler.ts";
+import { Connection } from "../src/connection.ts";
+import { ALLOWED_METHODS, Handler } from "../src/handler.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
 import {
   bytes,
@@ -907,6 +908,64 @@ Deno.test({
         } finally {
           conn.close();
         }
+      }
+    });
+  },
+});
+
+/** A stand-in socket: hands out `input` once, then end of stream; takes at most `step` bytes per write. */
+function trickleConn(input: Uint8Array, step: number) {
+  const written: number[] = [];
+  let given = false;
+  let writes = 0;
+  const conn = {
+    remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
+    read(buf: Uint8Array): Promise<number | null> {
+      if (given) return Promise.resolve(null);
+      given = true;
+      buf.set(input);
+      return Promise.resolve(input.length);
+    },
+    write(chunk: Uint8Array): Promise<number> {
+      writes++;
+      const n = Math.min(step, chunk.length);
+      for (let k = 0; k < n; k++) written.push(chunk[k]);
+      return Promise.resolve(n);
+    },
+    close(): void {},
+    closeWrite(): Promise<void> {
+      return Promise.resolve();
+    },
+  };
+  return {
+    conn: conn as unknown as Deno.Conn,
+    text: () => new TextDecoder().decode(new Uint8Array(written)),
+    writes: () => writes,
+  };
+}
+
+Deno.test({
+  name:
+    "Connection.serve() finishes responses a socket takes a few bytes at a time",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const page = "<p>" + "x".repeat(500) + "</p>\n";
+    await withTree({ "a.html": page }, async (root) => {
+      const handler = await Handler.create(root);
+      // One request, then two pipelined ones: the single-response write and
+      // the combined write must both carry on after short writes.
+      for (const count of [1, 2]) {
+        const request = get("/a.html").repeat(count);
+        const fake = trickleConn(bytes(request), 7);
+        await new Connection(fake.conn, handler).serve();
+        const text = fake.text();
+        const parts = text.split("HTTP/1.1 200 OK\r\n");
+        assert.equal(parts.length, count + 1, text.slice(0, 200));
+        for (const part of parts.slice(1)) {
+          assert.ok(part.includes(`Content-Length: ${page.length}\r\n`));
+          assert.ok(part.endsWith(`\r\n\r\n${page}`), part.slice(-80));
+        }
+        assert.ok(fake.writes() >= text.length / 7, "many short writes");
       }
     });
   },

@@ -218,7 +218,7 @@ const internedBytes = new Uint8Array(INTERNED * INTERNED_LENGTH);
 export function latin1(buf: Uint8Array, start: number, end: number): string {
   const n = end - start;
   if (n <= INTERNED_LENGTH) {
-    let h = n;
+    let h = 0;
     for (let k = start; k < end; k++) h = (Math.imul(h, 31) + buf[k]) | 0;
     return intern(buf, start, end, h);
   }
@@ -234,7 +234,7 @@ export function latin1(buf: Uint8Array, start: number, end: number): string {
   return s;
 }
 
-/** The cached string of the bytes in [start, end) (at most `INTERNED_LENGTH`), whose hash is `h`; decoded and cached on a miss. */
+/** The cached string of the bytes in [start, end) (at most `INTERNED_LENGTH`), whose hash (from 0, `h * 31 + byte` per byte, 32 bits) is `h`; decoded and cached on a miss. */
 function intern(
   buf: Uint8Array,
   start: number,
@@ -372,7 +372,11 @@ export function parseRequestHead(
 
   // request-target SP
   const targetStart = i;
-  while (i < len && TARGET_CHAR[buf[i]] === 1) i++;
+  let targetHash = 0; // as latin1() hashes, computed while scanning
+  while (i < len && TARGET_CHAR[buf[i]] === 1) {
+    targetHash = (Math.imul(targetHash, 31) + buf[i]) | 0;
+    i++;
+  }
   if (i === len) {
     return partialUnless(i - lineStart > maxRequestLine, LINE_TOO_LONG);
   }
@@ -426,7 +430,9 @@ export function parseRequestHead(
   }
 
   // The target and its form (RFC 9112 section 3.2).
-  const target = latin1(buf, targetStart, targetEnd);
+  const target = targetEnd - targetStart <= INTERNED_LENGTH
+    ? intern(buf, targetStart, targetEnd, targetHash)
+    : latin1(buf, targetStart, targetEnd);
   let form: TargetForm;
   let path = "";
   if (buf[targetStart] === 0x2f) {
@@ -523,7 +529,7 @@ export function parseRequestHead(
           return fail(STATUS_CODE.BadRequest, "Repeated Host");
         }
         // Checked and hashed (as latin1() would) in one pass.
-        let h = valueEnd - valueStart;
+        let h = 0;
         for (let k = valueStart; k < valueEnd; k++) {
           const c = buf[k];
           if (HOST_CHAR[c] !== 1) {

@@ -913,8 +913,18 @@ Deno.test({
   },
 });
 
+/** A stand-in socket with what it was sent. */
+interface TrickleConn {
+  /** The socket to serve. */
+  conn: Deno.Conn;
+  /** Everything written to it, decoded. */
+  text: () => string;
+  /** How many writes it took. */
+  writes: () => number;
+}
+
 /** A stand-in socket: hands out `input` once, then end of stream; takes at most `step` bytes per write. */
-function trickleConn(input: Uint8Array, step: number) {
+function trickleConn(input: Uint8Array, step: number): TrickleConn {
   const written: number[] = [];
   let given = false;
   let writes = 0;

@@ -15,6 +15,7 @@ import {
   connect,
   exchange,
   get,
+  getOn,
   randomBytes,
   type RawResponse,
   readHead,
@@ -728,12 +729,7 @@ Deno.test({
           assert.equal(res.headers.connection, undefined);
           assert.equal(await sha256(res.body), expected);
         }
-        await writeAll(conn, bytes(get("/a.txt")));
-        const next = await withTimeout(
-          new ResponseReader(conn).read(),
-          5000,
-          "a.txt",
-        );
+        const next = await getOn(conn, "/a.txt");
         assertFile(next, "a.txt");
       } finally {
         conn.close();
@@ -847,12 +843,7 @@ Deno.test({
     await withServer(FILES, { server: TINY }, async ({ port }) => {
       const conn = await connect(port);
       try {
-        await writeAll(conn, bytes(get("/a.txt")));
-        const res = await withTimeout(
-          new ResponseReader(conn).read(),
-          5000,
-          "response",
-        );
+        const res = await getOn(conn, "/a.txt");
         assertFile(res, "a.txt");
         assert.equal(res.headers.connection, undefined);
         const start = Date.now();

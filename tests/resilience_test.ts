@@ -18,6 +18,7 @@ import {
   connect,
   type Drained,
   get,
+  getOn,
   killAfter,
   makeTree,
   openServed,
@@ -259,12 +260,7 @@ Deno.test({
           assert.equal(res.text, FILES["b.txt"]);
           // The first and the last held connection still work.
           for (const conn of [conns[0], conns[conns.length - 1]]) {
-            await writeAll(conn, bytes(get("/b.txt")));
-            const again = await withTimeout(
-              new ResponseReader(conn).read(),
-              5000,
-              "held connection",
-            );
+            const again = await getOn(conn, "/b.txt");
             assert.equal(again.text, FILES["b.txt"]);
           }
         } finally {
@@ -310,12 +306,7 @@ Deno.test({
         assert.equal(s.server.connections, 50);
         // The held ones still work.
         for (const conn of held.slice(0, 5)) {
-          await writeAll(conn, bytes(get("/b.txt")));
-          const res = await withTimeout(
-            new ResponseReader(conn).read(),
-            5000,
-            "held",
-          );
+          const res = await getOn(conn, "/b.txt");
           assert.equal(res.text, FILES["b.txt"]);
         }
         // One leaves: a new client is served again.

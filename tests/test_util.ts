@@ -458,6 +458,16 @@ export async function waitClosed(conn: Deno.Conn, ms = 5000): Promise<Drained> {
   return await withTimeout(drain(), ms, "waiting for the server to close");
 }
 
+/** Sends a GET of `path` on an open connection and reads its response within `ms`. */
+export async function getOn(
+  conn: Deno.Conn,
+  path: string,
+  ms = 5000,
+): Promise<RawResponse> {
+  await writeAll(conn, bytes(get(path)));
+  return await withTimeout(new ResponseReader(conn).read(), ms, path);
+}
+
 /** Opens a connection and completes one keep-alive GET of `path` on it (200, body `text`) within `ms`. */
 export async function openServed(
   port: number,
@@ -467,12 +477,7 @@ export async function openServed(
 ): Promise<Deno.TcpConn> {
   const conn = await connect(port);
   try {
-    await writeAll(conn, bytes(get(path)));
-    const res = await withTimeout(
-      new ResponseReader(conn).read(),
-      ms,
-      "response",
-    );
+    const res = await getOn(conn, path, ms);
     assert.equal(res.status, STATUS_CODE.OK);
     assert.equal(res.text, text);
     assert.equal(res.headers.connection, undefined, "kept alive");

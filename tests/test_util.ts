@@ -10,6 +10,7 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { CLOCK, now } from "../src/clock.ts";
 import { Handler, type HandlerOptions } from "../src/handler.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
 import { Server, type ServerOptions } from "../src/server.ts";
@@ -40,6 +41,21 @@ export function spin(ms: number): void {
   while (Date.now() < end) {
     // busy
   }
+}
+
+/** Asserts that `now()` stands still over a spin longer than the clock's resolution: the shared clock is held. Answers the held value. */
+export function assertClockHeld(label: string): number {
+  const held = now();
+  spin(CLOCK.resolution + 10);
+  assert.equal(now(), held, label);
+  return held;
+}
+
+/** Asserts that `now()` moves with the real clock over a spin: nobody holds the shared clock. */
+export function assertClockFree(label: string): void {
+  const first = now();
+  spin(5);
+  assert.ok(now() >= first + 5, label);
 }
 
 /** The rejection of {@linkcode withTimeout}. */

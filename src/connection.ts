@@ -76,6 +76,14 @@ function giveChunk(chunk: Uint8Array): void {
   if (chunkPool.length < POOLED_CHUNKS) chunkPool.push(chunk);
 }
 
+/**
+ * Read buffers of ended connections, reused by new ones: under
+ * `Connection: close` load a fresh buffer per connection is a steady stream
+ * of short-lived backing stores outside the V8 heap.
+ */
+const POOLED_BUFFERS = 256;
+const bufferPool: Uint8Array[] = [];
+
 function concat(pieces: Uint8Array[], total: number): Uint8Array {
   const out = new Uint8Array(total);
   let at = 0;
@@ -100,13 +108,13 @@ export class Connection {
   #maxBuffer: number;
   #maxBody: number;
   #sendTimeout: number;
-  #remote: string;
   #idle = true;
   #closed = false;
   #draining = false;
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
   #records: AccessRecord[] = [];
+  #buf: Uint8Array = bufferPool.pop() ?? new Uint8Array(INITIAL_BUFFER);
 
   /** Wraps an accepted connection. */
   constructor(
@@ -121,8 +129,6 @@ export class Connection {
     this.#maxBuffer = (options.limits?.maxHeadSize ?? 16384) + 4096;
     this.#maxBody = options.bodyLimits?.maxBodySize ?? BODY_LIMITS.maxBodySize;
     this.#sendTimeout = options.sendTimeout ?? TIMEOUTS.send;
-    const addr = conn.remoteAddr as Deno.NetAddr;
-    this.#remote = addr.hostname ?? "-";
     this.deadline = now() + (options.headerTimeout ?? TIMEOUTS.header);
   }
 
@@ -157,6 +163,11 @@ export class Connection {
     } finally {
       this.#flushLog();
       this.close();
+      // No read is pending once the loop has ended: the buffer is free.
+      const buf = this.#buf;
+      if (buf.length === INITIAL_BUFFER && bufferPool.length < POOLED_BUFFERS) {
+        bufferPool.push(buf);
+      }
     }
   }
 
@@ -165,7 +176,7 @@ export class Connection {
     const options = this.#options;
     const headerTimeout = options.headerTimeout ?? TIMEOUTS.header;
     const idleTimeout = options.idleTimeout ?? TIMEOUTS.idle;
-    let buf = new Uint8Array(INITIAL_BUFFER);
+    let buf = this.#buf;
     let start = 0;
     let end = 0;
     let bodyLeft = 0;
@@ -267,7 +278,7 @@ export class Connection {
           Math.min(buf.length * 4, this.#maxBuffer),
         );
         bigger.set(buf.subarray(0, end));
-        buf = bigger;
+        buf = this.#buf = bigger;
       }
       const time = now();
       const empty = end === 0 && bodyLeft === 0 && chunked === null;
@@ -468,7 +479,7 @@ export class Connection {
   #record(request: string, status: StatusCode, length: number): void {
     if (this.#options.log === undefined) return;
     this.#records.push({
-      remote: this.#remote,
+      remote: (this.#conn.remoteAddr as Deno.NetAddr).hostname ?? "-",
       time: now(),
       request,
       status,

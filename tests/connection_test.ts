@@ -971,3 +971,73 @@ Deno.test({
     });
   },
 });
+
+/** A stand-in socket that hands out `chunks` one read at a time, then the end. */
+interface ScriptedConn {
+  conn: Deno.Conn;
+  /** The buffer each read was given. */
+  buffers: Uint8Array[];
+  /** How many chunks had been handed out when the first write came. */
+  readsBeforeWrite: () => number;
+  text: () => string;
+}
+
+function scriptedConn(chunks: string[]): ScriptedConn {
+  const buffers: Uint8Array[] = [];
+  const written: Uint8Array[] = [];
+  let given = 0;
+  let readsBeforeWrite = -1;
+  const conn = {
+    remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
+    read(buf: Uint8Array): Promise<number | null> {
+      buffers.push(buf);
+      if (given === chunks.length) return Promise.resolve(null);
+      const chunk = bytes(chunks[given++]);
+      buf.set(chunk);
+      return Promise.resolve(chunk.length);
+    },
+    write(chunk: Uint8Array): Promise<number> {
+      if (readsBeforeWrite < 0) readsBeforeWrite = given;
+      written.push(chunk.slice());
+      return Promise.resolve(chunk.length);
+    },
+    close(): void {},
+    closeWrite(): Promise<void> {
+      return Promise.resolve();
+    },
+  };
+  return {
+    conn: conn as unknown as Deno.Conn,
+    buffers,
+    readsBeforeWrite: () => readsBeforeWrite,
+    text: () => written.map((w) => new TextDecoder().decode(w)).join(""),
+  };
+}
+
+Deno.test({
+  name:
+    "Connection.serve() reuses an ended connection's read buffer without reading its old bytes",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withTree(
+      { "a.html": "page a\n", "b.html": "page b\n" },
+      async (root) => {
+        const handler = await Handler.create(root);
+        const first = scriptedConn([get("/a.html")]);
+        await new Connection(first.conn, handler).serve();
+        assert.match(first.text(), /\r\n\r\npage a\n$/);
+        // The second head arrives without its final CRLF, which the old bytes
+        // in the reused buffer would supply at the same place.
+        const head = get("/b.html");
+        const second = scriptedConn([head.slice(0, -2), "\r\n"]);
+        await new Connection(second.conn, handler).serve();
+        assert.equal(second.buffers[0].buffer, first.buffers[0].buffer);
+        assert.equal(second.readsBeforeWrite(), 2, "answered a partial head");
+        assert.match(
+          second.text(),
+          /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\npage b\n$/,
+        );
+      },
+    );
+  },
+});

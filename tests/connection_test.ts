@@ -904,31 +904,38 @@ Deno.test({
   },
 });
 
-/** A stand-in socket with what it was sent. */
-interface TrickleConn {
+/** A stand-in socket, and what was done with it. */
+interface FakeConn {
   /** The socket to serve. */
   conn: Deno.Conn;
   /** Everything written to it, decoded. */
   text: () => string;
   /** How many writes it took. */
   writes: () => number;
+  /** The buffer each read was given. */
+  buffers: Uint8Array[];
+  /** How many chunks had been handed out when the first write came (-1: none). */
+  readsBeforeWrite: () => number;
 }
 
-/** A stand-in socket: hands out `input` once, then end of stream; takes at most `step` bytes per write. */
-function trickleConn(input: Uint8Array, step: number): TrickleConn {
+/** A stand-in socket: hands out `chunks` one read at a time, then end of stream; takes at most `step` bytes per write. */
+function fakeConn(chunks: string[], step = Infinity): FakeConn {
   const written: number[] = [];
-  let given = false;
+  const buffers: Uint8Array[] = [];
+  let given = 0;
   let writes = 0;
+  let readsBeforeWrite = -1;
   const conn = {
     remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
     read(buf: Uint8Array): Promise<number | null> {
-      if (given) return Promise.resolve(null);
-      given = true;
-      buf.set(input);
-      return Promise.resolve(input.length);
+      buffers.push(buf);
+      if (given === chunks.length) return Promise.resolve(null);
+      const chunk = bytes(chunks[given++]);
+      buf.set(chunk);
+      return Promise.resolve(chunk.length);
     },
     write(chunk: Uint8Array): Promise<number> {
-      writes++;
+      if (writes++ === 0) readsBeforeWrite = given;
       const n = Math.min(step, chunk.length);
       for (let k = 0; k < n; k++) written.push(chunk[k]);
       return Promise.resolve(n);
@@ -942,6 +949,8 @@ function trickleConn(input: Uint8Array, step: number): TrickleConn {
     conn: conn as unknown as Deno.Conn,
     text: () => new TextDecoder().decode(new Uint8Array(written)),
     writes: () => writes,
+    buffers,
+    readsBeforeWrite: () => readsBeforeWrite,
   };
 }
 
@@ -957,7 +966,7 @@ Deno.test({
       // the combined write must both carry on after short writes.
       for (const count of [1, 2]) {
         const request = get("/a.html").repeat(count);
-        const fake = trickleConn(bytes(request), 7);
+        const fake = fakeConn([request], 7);
         await new Connection(fake.conn, handler).serve();
         const text = fake.text();
         const parts = text.split("HTTP/1.1 200 OK\r\n");
@@ -972,48 +981,6 @@ Deno.test({
   },
 });
 
-/** A stand-in socket that hands out `chunks` one read at a time, then the end. */
-interface ScriptedConn {
-  conn: Deno.Conn;
-  /** The buffer each read was given. */
-  buffers: Uint8Array[];
-  /** How many chunks had been handed out when the first write came. */
-  readsBeforeWrite: () => number;
-  text: () => string;
-}
-
-function scriptedConn(chunks: string[]): ScriptedConn {
-  const buffers: Uint8Array[] = [];
-  const written: Uint8Array[] = [];
-  let given = 0;
-  let readsBeforeWrite = -1;
-  const conn = {
-    remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
-    read(buf: Uint8Array): Promise<number | null> {
-      buffers.push(buf);
-      if (given === chunks.length) return Promise.resolve(null);
-      const chunk = bytes(chunks[given++]);
-      buf.set(chunk);
-      return Promise.resolve(chunk.length);
-    },
-    write(chunk: Uint8Array): Promise<number> {
-      if (readsBeforeWrite < 0) readsBeforeWrite = given;
-      written.push(chunk.slice());
-      return Promise.resolve(chunk.length);
-    },
-    close(): void {},
-    closeWrite(): Promise<void> {
-      return Promise.resolve();
-    },
-  };
-  return {
-    conn: conn as unknown as Deno.Conn,
-    buffers,
-    readsBeforeWrite: () => readsBeforeWrite,
-    text: () => written.map((w) => new TextDecoder().decode(w)).join(""),
-  };
-}
-
 Deno.test({
   name:
     "Connection.serve() reuses an ended connection's read buffer without reading its old bytes",
@@ -1023,13 +990,13 @@ Deno.test({
       { "a.html": "page a\n", "b.html": "page b\n" },
       async (root) => {
         const handler = await Handler.create(root);
-        const first = scriptedConn([get("/a.html")]);
+        const first = fakeConn([get("/a.html")]);
         await new Connection(first.conn, handler).serve();
         assert.match(first.text(), /\r\n\r\npage a\n$/);
         // The second head arrives without its final CRLF, which the old bytes
         // in the reused buffer would supply at the same place.
         const head = get("/b.html");
-        const second = scriptedConn([head.slice(0, -2), "\r\n"]);
+        const second = fakeConn([head.slice(0, -2), "\r\n"]);
         await new Connection(second.conn, handler).serve();
         assert.equal(second.buffers[0].buffer, first.buffers[0].buffer);
         assert.equal(second.readsBeforeWrite(), 2, "answered a partial head");

@@ -216,12 +216,15 @@ const internedBytes = new Uint8Array(INTERNED * INTERNED_LENGTH);
  * same path and `Host` again and again, and a hit allocates nothing.
  */
 export function latin1(buf: Uint8Array, start: number, end: number): string {
-  const n = end - start;
-  if (n <= INTERNED_LENGTH) {
-    let h = 0;
+  let h = 0;
+  if (end - start <= INTERNED_LENGTH) {
     for (let k = start; k < end; k++) h = (Math.imul(h, 31) + buf[k]) | 0;
-    return intern(buf, start, end, h);
   }
+  return latin1Hashed(buf, start, end, h);
+}
+
+/** Decodes a string too long for the cache (kept apart so that the cached path stays small enough to inline). */
+function latin1Long(buf: Uint8Array, start: number, end: number): string {
   let s = "";
   while (start < end) {
     const stop = Math.min(end, start + 4096);
@@ -234,13 +237,18 @@ export function latin1(buf: Uint8Array, start: number, end: number): string {
   return s;
 }
 
-/** The cached string of the bytes in [start, end) (at most `INTERNED_LENGTH`), whose hash (from 0, `h * 31 + byte` per byte, 32 bits) is `h`; decoded and cached on a miss. */
-function intern(
+/**
+ * {@linkcode latin1} for a caller that hashed the bytes while scanning them
+ * (from 0, `h * 31 + byte` per byte, 32 bits): a string of at most
+ * `INTERNED_LENGTH` bytes comes from the cache, or is decoded and cached.
+ */
+function latin1Hashed(
   buf: Uint8Array,
   start: number,
   end: number,
   h: number,
 ): string {
+  if (end - start > INTERNED_LENGTH) return latin1Long(buf, start, end);
   const slot = h & (INTERNED - 1);
   const seen = interned[slot];
   const at = slot * INTERNED_LENGTH - start;
@@ -430,9 +438,7 @@ export function parseRequestHead(
   }
 
   // The target and its form (RFC 9112 section 3.2).
-  const target = targetEnd - targetStart <= INTERNED_LENGTH
-    ? intern(buf, targetStart, targetEnd, targetHash)
-    : latin1(buf, targetStart, targetEnd);
+  const target = latin1Hashed(buf, targetStart, targetEnd, targetHash);
   let form: TargetForm;
   let path = "";
   if (buf[targetStart] === 0x2f) {
@@ -537,9 +543,7 @@ export function parseRequestHead(
           }
           h = (Math.imul(h, 31) + c) | 0;
         }
-        host = valueEnd - valueStart <= INTERNED_LENGTH
-          ? intern(buf, valueStart, valueEnd, h)
-          : latin1(buf, valueStart, valueEnd);
+        host = latin1Hashed(buf, valueStart, valueEnd, h);
         break;
       }
       case Field.ContentLength: {

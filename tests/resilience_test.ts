@@ -17,6 +17,7 @@ import {
   closeQuietly,
   connect,
   type Drained,
+  errorLog,
   get,
   getOn,
   killAfter,
@@ -644,17 +645,6 @@ Deno.test({
 });
 
 // --- 5. file-system faults -----------------------------------------------------
-
-/** An `onError` that keeps every message, and the messages. */
-function errorLog(): { errors: string[]; onError: (message: string) => void } {
-  const errors: string[] = [];
-  return {
-    errors,
-    onError: (message: string): void => {
-      errors.push(message);
-    },
-  };
-}
 
 Deno.test({
   name: "Server survives a streamed file truncated while being sent",

@@ -658,3 +658,17 @@ export async function procText(path: string): Promise<string> {
   }).output();
   return decoder.decode(out.stdout);
 }
+
+/** An `onError` that keeps every message, and the messages. */
+export function errorLog(): {
+  errors: string[];
+  onError: (message: string) => void;
+} {
+  const errors: string[] = [];
+  return {
+    errors,
+    onError: (message: string): void => {
+      errors.push(message);
+    },
+  };
+}

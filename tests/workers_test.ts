@@ -7,7 +7,7 @@ import {
   serveWorkers,
   WORKER_LIMITS,
 } from "../src/workers.ts";
-import { exchange, makeTree, SANITIZE, until } from "./test_util.ts";
+import { errorLog, exchange, makeTree, SANITIZE, until } from "./test_util.ts";
 
 function config(root: string, workers: number): ServeConfig {
   const command = parseCli([
@@ -31,11 +31,11 @@ async function withWorkers(
   fn: (running: RunningWorkers, errors: string[]) => Promise<void>,
 ): Promise<void> {
   const root = await makeTree({ "index.html": text });
-  const errors: string[] = [];
+  const { errors, onError } = errorLog();
   try {
     const running = await serveWorkers(config(root, workers), {
       print: () => {},
-      onError: (message) => errors.push(message),
+      onError,
     });
     try {
       await fn(running, errors);
@@ -184,11 +184,11 @@ Deno.test({
   ...SANITIZE,
   async fn(): Promise<void> {
     const root = await makeTree({ "index.html": "x" });
-    const errors: string[] = [];
+    const { errors, onError } = errorLog();
     try {
       const running = await serveWorkers(config(root, 1), {
         print: () => {},
-        onError: (message) => errors.push(message),
+        onError,
       });
       running.workers()[0].postMessage({ type: "crash" });
       // The restart is logged just before the new worker is started.

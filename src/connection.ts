@@ -60,7 +60,12 @@ export interface ConnectionOptions {
 export const LINGER = { time: 2000, bytes: 1024 * 1024 } as const;
 
 const INITIAL_BUFFER = 4096;
-/** Most bytes handed to one write: a large body goes out in turns with other connections. */
+/**
+ * Most bytes handed to one write. A write returns after what one system call
+ * accepted (up to the socket's send buffer, 4 MiB on Linux by default), and
+ * that copy runs on this thread: the cap bounds how long the other
+ * connections wait for it.
+ */
 const WRITE_SLICE = 1024 * 1024;
 /** Queued pieces up to this size are combined into one write. */
 const COMBINE_LIMIT = 65536;

@@ -912,6 +912,10 @@ interface FakeConn {
   text: () => string;
   /** How many writes it took. */
   writes: () => number;
+  /** The most bytes handed to one write. */
+  largestWrite: () => number;
+  /** Everything written to it, as bytes. */
+  bytes: () => Uint8Array;
   /** The buffer each read was given. */
   buffers: Uint8Array[];
   /** How many chunks had been handed out when the first write came (-1: none). */
@@ -920,11 +924,21 @@ interface FakeConn {
 
 /** A stand-in socket: hands out `chunks` one read at a time, then end of stream; takes at most `step` bytes per write. */
 function fakeConn(chunks: string[], step = Infinity): FakeConn {
-  const written: number[] = [];
+  const written: Uint8Array[] = [];
   const buffers: Uint8Array[] = [];
   let given = 0;
   let writes = 0;
+  let largestWrite = 0;
   let readsBeforeWrite = -1;
+  const all = (): Uint8Array => {
+    const out = new Uint8Array(written.reduce((n, w) => n + w.length, 0));
+    let at = 0;
+    for (const w of written) {
+      out.set(w, at);
+      at += w.length;
+    }
+    return out;
+  };
   const conn = {
     remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
     read(buf: Uint8Array): Promise<number | null> {
@@ -936,8 +950,9 @@ function fakeConn(chunks: string[], step = Infinity): FakeConn {
     },
     write(chunk: Uint8Array): Promise<number> {
       if (writes++ === 0) readsBeforeWrite = given;
+      largestWrite = Math.max(largestWrite, chunk.length);
       const n = Math.min(step, chunk.length);
-      for (let k = 0; k < n; k++) written.push(chunk[k]);
+      written.push(chunk.slice(0, n));
       return Promise.resolve(n);
     },
     close(): void {},
@@ -947,8 +962,10 @@ function fakeConn(chunks: string[], step = Infinity): FakeConn {
   };
   return {
     conn: conn as unknown as Deno.Conn,
-    text: () => new TextDecoder().decode(new Uint8Array(written)),
+    text: () => new TextDecoder().decode(all()),
     writes: () => writes,
+    largestWrite: () => largestWrite,
+    bytes: all,
     buffers,
     readsBeforeWrite: () => readsBeforeWrite,
   };
@@ -1006,5 +1023,34 @@ Deno.test({
         );
       },
     );
+  },
+});
+
+Deno.test({
+  name:
+    "Connection.serve() hands a large body to the socket at most 1 MiB per write",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const cap = 1024 * 1024; // README: "at most 1 MiB per write"
+    const body = new Uint8Array(3 * cap + 12345);
+    for (let k = 0; k < body.length; k++) body[k] = (k * 7 + (k >> 11)) & 0xff;
+    await withTree({ "big.bin": body }, async (root) => {
+      const handler = await Handler.create(root);
+      // Twice: the first request reads the file, the second is answered from
+      // the handler's cached entry.
+      for (const round of [1, 2]) {
+        const fake = fakeConn([get("/big.bin")]);
+        await new Connection(fake.conn, handler).serve();
+        const out = fake.bytes();
+        const head = new TextDecoder().decode(out.subarray(0, 400));
+        assert.match(head, /^HTTP\/1\.1 200 OK\r\n/, `round ${round}`);
+        const headEnd = head.indexOf("\r\n\r\n") + 4;
+        assert.deepEqual(out.subarray(headEnd), body, `round ${round}: body`);
+        assert.ok(
+          fake.largestWrite() <= cap,
+          `round ${round}: largest write ${fake.largestWrite()}`,
+        );
+      }
+    });
   },
 });

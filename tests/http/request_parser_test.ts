@@ -8,21 +8,17 @@ import {
   type RequestHead,
 } from "../../src/http/request_parser.ts";
 import { STATUS_CODE, type StatusCode } from "../../src/http/status.ts";
+import { concatBytes } from "../test_util.ts";
 
 const encoder = new TextEncoder();
 
 /** Request bytes: strings are UTF-8 encoded, numbers are single raw bytes. */
 function bytes(...parts: (string | number)[]): Uint8Array {
-  const chunks = parts.map((part) =>
-    typeof part === "string" ? encoder.encode(part) : Uint8Array.of(part)
+  return concatBytes(
+    parts.map((part) =>
+      typeof part === "string" ? encoder.encode(part) : Uint8Array.of(part)
+    ),
   );
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }
 
 type Input = string | Uint8Array;

@@ -1,7 +1,8 @@
 /**
  * The request handler: one linear path from a parsed request head to a reply.
  *
- *   method -> target -> resolve -> conditionals -> range -> encoding -> body
+ *   method -> target -> resolve -> representation -> source -> conditionals
+ *   -> range -> body
  *
  * Each step is a pure function from its own module; the handler only wires
  * them and keeps what it learnt about a path in a bounded cache, revalidated
@@ -18,6 +19,7 @@ import { STATUS_CODE, type StatusCode } from "./http/status.ts";
 import { buildErrorPages, encodeResponse, httpDate } from "./http/response.ts";
 import { encodePath, type SanitizedTarget, sanitizeTarget } from "./target.ts";
 import {
+  type FileStamp,
   type FoundFile,
   readFileOnce,
   type Resolution,
@@ -108,14 +110,20 @@ export const ALLOWED_METHODS = "GET, HEAD, OPTIONS";
 
 const MIN_COMPRESS_SIZE = 256;
 const MAX_COMPRESS_SIZE = 8 * 1024 * 1024;
-const BOUNDARY = "static-srv-byteranges-3b1f6c2a";
 
 /** One representation of a file: the identity bytes or a compressed variant. */
 interface Variant {
   found: FoundFile;
   coding: ContentCoding | null;
   etag: string;
+  /** The `Last-Modified` time: the mtime, or the clock when the mtime was ahead of it. */
   lastModified: number;
+  /**
+   * True when the mtime was ahead of the clock, so `Last-Modified` says the
+   * clock's time instead (RFC 9110 section 8.8.2.1): rebuilt at the next
+   * check, by when it may say the mtime.
+   */
+  provisional: boolean;
   /** The `Content-Type` value. */
   type: string;
   /** Header lines for a 200 of this variant after `Content-Type`, `Content-Length` excluded. */
@@ -413,24 +421,8 @@ export class Handler {
         await this.#compressedVariant(entry, coding) ?? variant;
     }
 
-    // 5. Conditionals (RFC 9110 section 13.2.2).
-    const precondition = evaluatePreconditions(fields, variant);
-    if (precondition === "failed") {
-      return this.error(STATUS_CODE.PreconditionFailed, { head });
-    }
-    if (precondition === "not-modified") {
-      if (head.minor === 1 && extra === "") {
-        return this.#ready(variant, STATUS_CODE.NotModified, close);
-      }
-      const bytes = encodeResponse(
-        STATUS_CODE.NotModified,
-        variant.notModified + extra,
-        { contentLength: null, close, keepAlive },
-      );
-      return replyOf(STATUS_CODE.NotModified, bytes, close);
-    }
-
-    // 6. Body: from memory, or opened now so headers describe what is sent.
+    // 5. Source: the bytes in memory, or the file opened now, so that the
+    //    conditionals and the headers describe what would be sent.
     let body = variant.body;
     let file: Deno.FsFile | null = null;
     let size: number;
@@ -447,14 +439,35 @@ export class Handler {
       }
       file = opened.file;
       size = opened.size;
-      if (size !== variant.found.size || opened.mtime !== variant.found.mtime) {
+      if (
+        size !== variant.found.size || opened.mtime !== variant.found.mtime
+      ) {
         // Changed since it was resolved: describe the file that is open.
         validators = this.#variant(
-          { ...variant.found, size, mtime: opened.mtime },
+          stamped(variant.found, opened),
           variant.coding,
           entry.varies,
         );
       }
+    }
+
+    // 6. Conditionals (RFC 9110 section 13.2.2).
+    const precondition = evaluatePreconditions(fields, validators);
+    if (precondition === "failed") {
+      file?.close();
+      return this.error(STATUS_CODE.PreconditionFailed, { head });
+    }
+    if (precondition === "not-modified") {
+      file?.close();
+      if (head.minor === 1 && extra === "" && validators === variant) {
+        return this.#ready(variant, STATUS_CODE.NotModified, close);
+      }
+      const bytes = encodeResponse(
+        STATUS_CODE.NotModified,
+        validators.notModified + extra,
+        { contentLength: null, close, keepAlive },
+      );
+      return replyOf(STATUS_CODE.NotModified, bytes, close);
     }
     const isHead = head.method === "HEAD";
     const okFields = validators.fields + extra;
@@ -635,27 +648,46 @@ export class Handler {
       entry.varies = sidecars.br !== undefined || sidecars.gzip !== undefined ||
         (this.#options.compress === true &&
           isCompressible(contentType(resolution.name)));
-      const same = previous?.identity !== undefined &&
-        previous.varies === entry.varies &&
-        sameFile(previous.identity.found, resolution);
-      entry.identity = same
-        ? previous!.identity
-        : await this.#load(resolution, null, entry.varies);
-      if (same) entry.compressed = previous!.compressed;
-      bytes += entry.identity!.body?.length ?? 0;
+      const old = previous?.varies === entry.varies
+        ? previous.identity
+        : undefined;
+      entry.identity = await this.#reuse(old, resolution, null, entry.varies);
+      if (entry.identity === old) entry.compressed = previous!.compressed;
+      bytes += entry.identity.body?.length ?? 0;
       for (const coding of ["br", "gzip"] as const) {
         const found = sidecars[coding];
         if (found === undefined) continue;
-        const old = previous?.sidecars[coding];
-        const variant = old !== undefined && sameFile(old.found, found)
-          ? old
-          : await this.#load(found, coding, true);
+        const variant = await this.#reuse(
+          previous?.sidecars[coding],
+          found,
+          coding,
+          true,
+        );
         entry.sidecars[coding] = variant;
         bytes += variant.body?.length ?? 0;
       }
     }
     this.#entries.set(rawPath, entry, bytes + rawPath.length);
     return entry;
+  }
+
+  /**
+   * `old` when it still describes `found` (the same stamp), its bytes with
+   * headers made anew when its `Last-Modified` was provisional, else a new
+   * variant.
+   */
+  async #reuse(
+    old: Variant | undefined,
+    found: FoundFile,
+    coding: ContentCoding | null,
+    varies: boolean,
+  ): Promise<Variant> {
+    if (old === undefined || !sameFile(old.found, found)) {
+      return await this.#load(found, coding, varies);
+    }
+    if (!old.provisional) return old;
+    const remade = this.#variant(old.found, coding, varies);
+    return old.body === undefined ? remade : { ...remade, body: old.body };
   }
 
   /** A variant for `found`, with its contents read when it is small. */
@@ -669,8 +701,10 @@ export class Handler {
     }
     const read = await this.#resolver.read(found);
     if (!("bytes" in read)) return this.#variant(found, coding, varies);
-    const exact = { ...found, size: read.size, mtime: read.mtime };
-    return { ...this.#variant(exact, coding, varies), body: read.bytes };
+    return {
+      ...this.#variant(stamped(found, read), coding, varies),
+      body: read.bytes,
+    };
   }
 
   #variant(
@@ -680,20 +714,25 @@ export class Handler {
   ): Variant {
     const suffix = coding === null ? undefined : CODING_SUFFIX[coding].slice(1);
     const etag = makeEtag(found.size, found.mtime, { suffix });
-    const lastModified = found.mtime;
+    // Never later than the `Date` of any response that carries it.
+    const lastModified = Math.min(found.mtime, now());
     const type = contentType(found.name);
     const cacheControl = this.#options.cacheControl;
     const notModified = `ETag: ${etag}\r\n` +
       `Last-Modified: ${httpDate(lastModified)}\r\n` +
       (cacheControl === undefined ? "" : `Cache-Control: ${cacheControl}\r\n`) +
       (varies ? "Vary: Accept-Encoding\r\n" : "") + this.#common;
-    const rest = (coding === null ? "" : `Content-Encoding: ${coding}\r\n`) +
-      "Accept-Ranges: bytes\r\n" + notModified;
+    // Ranges are served from the identity bytes only, so only it offers them.
+    const rest =
+      (coding === null
+        ? "Accept-Ranges: bytes\r\n"
+        : `Content-Encoding: ${coding}\r\n`) + notModified;
     return {
       found,
       coding,
       etag,
       lastModified,
+      provisional: lastModified < found.mtime,
       type,
       rest,
       fields: `Content-Type: ${type}\r\n${rest}`,
@@ -730,7 +769,7 @@ export class Handler {
     } else {
       const layout = multipartLayout(ranges, size, {
         contentType: variant.type,
-        boundary: BOUNDARY,
+        boundary: newBoundary(),
       });
       fields = `Content-Type: ${layout.contentType}\r\n${variant.rest}${extra}`;
       length = layout.length;
@@ -816,7 +855,34 @@ function encodePathForDisplay(target: SanitizedTarget): string {
     : "/" + target.segments.join("/") + "/";
 }
 
+/** True when `a` and `b` are the same version of the same file under the same name. */
 function sameFile(a: FoundFile, b: FoundFile): boolean {
-  return a.path === b.path && a.size === b.size && a.mtime === b.mtime &&
-    a.name === b.name;
+  return a.path === b.path && a.name === b.name && sameStamp(a, b);
+}
+
+function sameStamp(a: FileStamp, b: FileStamp): boolean {
+  return a.size === b.size && a.mtime === b.mtime && a.ino === b.ino &&
+    a.ctime === b.ctime;
+}
+
+/** `found` with the stamp of what was actually opened. */
+function stamped(found: FoundFile, stamp: FileStamp): FoundFile {
+  return {
+    ...found,
+    size: stamp.size,
+    mtime: stamp.mtime,
+    ino: stamp.ino,
+    ctime: stamp.ctime,
+  };
+}
+
+/**
+ * A fresh `multipart/byteranges` boundary: 128 random bits, so that no file
+ * can be made to contain the delimiter of a response it is sent in.
+ */
+function newBoundary(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  let hex = "";
+  for (const b of bytes) hex += (b < 16 ? "0" : "") + b.toString(16);
+  return "static-srv-" + hex;
 }

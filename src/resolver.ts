@@ -21,17 +21,30 @@ export interface ResolverOptions {
   index?: string;
 }
 
-/** A regular file found under the root. */
-export interface FoundFile {
+/**
+ * What tells one version of a file from another. Size and mtime make the
+ * validators (they survive a copy to another machine); the inode and the
+ * change time also catch a replacement that keeps both, such as a rename
+ * over the file or a rewrite followed by restoring the old mtime.
+ */
+export interface FileStamp {
+  /** Size in bytes. */
+  size: number;
+  /** Modification time in ms since the epoch. */
+  mtime: number;
+  /** Inode number (0 where the platform has none). */
+  ino: number;
+  /** Status change time in ms since the epoch (0 where the platform has none). */
+  ctime: number;
+}
+
+/** A regular file found under the root, stamped at resolution time. */
+export interface FoundFile extends FileStamp {
   kind: "file";
   /** The real path (symlinks resolved). */
   path: string;
   /** The name that decides the media type: the requested name, or the index file's. */
   name: string;
-  /** Size in bytes at resolution time. */
-  size: number;
-  /** Modification time in ms since the epoch. */
-  mtime: number;
 }
 
 /** The answer of {@linkcode Resolver.resolve}. */
@@ -55,14 +68,16 @@ export interface ListedEntry {
   mtime: number;
 }
 
-/** An open file with its size and modification time (from the open handle). */
-export interface OpenedFile {
+/** An open file, stamped from the open handle. */
+export interface OpenedFile extends FileStamp {
   /** The open handle; the caller closes it. */
   file: Deno.FsFile;
-  /** Size in bytes. */
-  size: number;
-  /** Modification time in ms since the epoch. */
-  mtime: number;
+}
+
+/** The contents of a whole file, stamped from the handle they were read from. */
+export interface ReadFile extends FileStamp {
+  /** The bytes read. */
+  bytes: Uint8Array;
 }
 
 const NOT_FOUND: Resolution = Object.freeze({ kind: "not-found" });
@@ -219,21 +234,15 @@ export class Resolver {
         handle.close();
         return NOT_FOUND;
       }
-      return {
-        file: handle,
-        size: info.size,
-        mtime: info.mtime?.getTime() ?? 0,
-      };
+      return { file: handle, ...stampOf(info) };
     } catch (error) {
       handle.close();
       return failure(error);
     }
   }
 
-  /** Reads a whole (small) resolved file with the size and mtime of what was read. */
-  async read(
-    file: FoundFile,
-  ): Promise<{ bytes: Uint8Array; size: number; mtime: number } | Resolution> {
+  /** Reads a whole (small) resolved file, stamped from the handle it was read from. */
+  async read(file: FoundFile): Promise<ReadFile | Resolution> {
     const opened = await this.open(file);
     if (!("file" in opened)) return opened;
     try {
@@ -244,7 +253,13 @@ export class Resolver {
         if (got === null) break;
         n += got;
       }
-      return { bytes: bytes.subarray(0, n), size: n, mtime: opened.mtime };
+      return {
+        bytes: bytes.subarray(0, n),
+        size: n,
+        mtime: opened.mtime,
+        ino: opened.ino,
+        ctime: opened.ctime,
+      };
     } catch (error) {
       return failure(error);
     } finally {
@@ -313,14 +328,17 @@ export class Resolver {
   }
 }
 
-function found(path: string, name: string, info: Deno.FileInfo): FoundFile {
+function stampOf(info: Deno.FileInfo): FileStamp {
   return {
-    kind: "file",
-    path,
-    name,
     size: info.size,
     mtime: info.mtime?.getTime() ?? 0,
+    ino: info.ino ?? 0,
+    ctime: info.ctime?.getTime() ?? 0,
   };
+}
+
+function found(path: string, name: string, info: Deno.FileInfo): FoundFile {
+  return { kind: "file", path, name, ...stampOf(info) };
 }
 
 /** Reads a file outside any root, such as the built-in 404 page or a `--404` file; a clear error when it cannot. */

@@ -727,6 +727,30 @@ Deno.test({
 });
 
 Deno.test({
+  name: "Handler.handle() gives each multipart response a boundary of its own",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await serveTree(RANGE_TREE, {}, async (port) => {
+      const boundaries = new Set<string>();
+      for (let i = 0; i < 3; i++) {
+        const res = await get(port, "/small.txt", { Range: "bytes=0-1,5-7" });
+        assertRange(
+          res,
+          SMALL_TEXT,
+          "text/plain; charset=utf-8",
+          partial([0, 1], [5, 7]),
+          `response ${i}`,
+        );
+        const type = res.headers["content-type"];
+        boundaries.add(type.slice(type.indexOf("boundary=") + 9));
+      }
+      // A fixed boundary could be planted in a file to break its framing.
+      assert.equal(boundaries.size, 3, [...boundaries].join(" "));
+    });
+  },
+});
+
+Deno.test({
   name: "Handler.handle() answers HEAD with Range like GET, without a body",
   ...SANITIZE,
   async fn(): Promise<void> {
@@ -890,6 +914,12 @@ Deno.test({
           label,
         );
         assert.match(res.headers["etag"] ?? "", STRONG_ETAG, label);
+        // Ranges come from the identity bytes: only they are offered.
+        assert.equal(
+          res.headers["accept-ranges"],
+          c.coding === null ? "bytes" : undefined,
+          `${label}: Accept-Ranges`,
+        );
         assert.deepEqual(res.body, expectedBody[key], `${label}: body`);
         const seen = etags.get(key);
         if (seen !== undefined) assert.equal(res.headers["etag"], seen, label);
@@ -1013,6 +1043,7 @@ for (const maxCachedFile of [undefined, 1024]) {
             assert.equal(res.status, STATUS_CODE.OK, label);
             assert.equal(res.headers["content-encoding"], coding, label);
             assert.equal(res.headers["vary"], "Accept-Encoding", label);
+            assert.equal(res.headers["accept-ranges"], undefined, label);
             assert.equal(res.headers["content-type"], c.type, label);
             assert.equal(
               res.headers["content-length"],
@@ -1684,6 +1715,127 @@ Deno.test({
   },
 });
 
+/** Rewrites `path` with `content` and the fixtures' mtime, until its change time has moved (the file system's clock ticks coarsely). */
+async function rewriteKeepingMtime(
+  path: string,
+  content: string,
+): Promise<void> {
+  const before = (await Deno.stat(path)).ctime!.getTime();
+  await until(
+    async () => {
+      await Deno.writeTextFile(path, content);
+      await Deno.utime(path, FIXED_MTIME, FIXED_MTIME);
+      return (await Deno.stat(path)).ctime!.getTime() !== before;
+    },
+    `the change time of "${path}" to move`,
+    1000,
+    5,
+  );
+}
+
+Deno.test({
+  name:
+    "Handler.handle() notices a replacement that keeps the size and the mtime",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    for (const maxCachedFile of [undefined, 1]) {
+      const options = { freshness: 50, maxCachedFile };
+      await serveTree({ "f.txt": "AAAA\n" }, options, async (port, root) => {
+        const label = maxCachedFile === undefined ? "in memory" : "streamed";
+        const path = `${root}/f.txt`;
+        const first = await get(port, "/f.txt");
+        assert.equal(first.text, "AAAA\n", label);
+
+        // Rewritten in place, then the old mtime put back.
+        await rewriteKeepingMtime(path, "BBBB\n");
+        await until(
+          async () => (await get(port, "/f.txt")).text === "BBBB\n",
+          `the in-place rewrite to be served (${label})`,
+          1000,
+          25,
+        );
+
+        // A new file renamed over it, with the same size and mtime.
+        await Deno.writeTextFile(`${root}/f.tmp`, "CCCC\n");
+        await Deno.utime(`${root}/f.tmp`, FIXED_MTIME, FIXED_MTIME);
+        await Deno.rename(`${root}/f.tmp`, path);
+        await until(
+          async () => (await get(port, "/f.txt")).text === "CCCC\n",
+          `the renamed replacement to be served (${label})`,
+          1000,
+          25,
+        );
+        const last = await get(port, "/f.txt");
+        // The validators are size and mtime, as nginx's and Caddy's are.
+        assert.equal(last.headers["etag"], first.headers["etag"], label);
+        assert.equal(last.headers["last-modified"], LAST_MODIFIED, label);
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "Handler.handle() never sends a Last-Modified later than its Date",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const files: Files = { "future.txt": "from 2030", "soon.txt": "soon" };
+    await serveTree(files, { freshness: 50 }, async (port, root) => {
+      await Deno.utime(
+        `${root}/future.txt`,
+        new Date("2030-01-01T00:00:00Z"),
+        new Date("2030-01-01T00:00:00Z"),
+      );
+      // An mtime ahead of the clock: a file written a moment ago, as the
+      // server's clock (up to its resolution behind) sees it.
+      const soon = new Date(Math.ceil(Date.now() / 1000) * 1000 + 1000);
+      await Deno.utime(`${root}/soon.txt`, soon, soon);
+      const lastModified = (res: RawResponse): number =>
+        Date.parse(res.headers["last-modified"]);
+      const notAfterDate = (res: RawResponse, label: string): void => {
+        assert.match(res.headers["last-modified"] ?? "", IMF_FIXDATE, label);
+        assert.ok(
+          lastModified(res) <= Date.parse(res.headers["date"]),
+          `${label}: Last-Modified ${res.headers["last-modified"]}, ` +
+            `Date ${res.headers["date"]}`,
+        );
+      };
+      let etag = "";
+      await until(
+        async () => {
+          const res = await get(port, "/future.txt");
+          etag = res.headers["etag"];
+          return res.text === "from 2030";
+        },
+        "the 2030 mtime to be seen",
+        1000,
+        25,
+      );
+      for (const path of ["/future.txt", "/soon.txt"]) {
+        notAfterDate(await get(port, path), `GET ${path}`);
+        notAfterDate(await head(port, path), `HEAD ${path}`);
+        const etagOf = (await get(port, path)).headers["etag"];
+        const revalidated = await get(port, path, { "If-None-Match": etagOf });
+        assert.equal(revalidated.status, STATUS_CODE.NotModified, path);
+        notAfterDate(revalidated, `304 ${path}`);
+      }
+      // The ETag still follows the real mtime.
+      assert.equal(
+        etag,
+        `"${(9).toString(16)}-${
+          Date.parse("2030-01-01T00:00:00Z").toString(16)
+        }"`,
+      );
+      // Once the clock has passed the mtime, Last-Modified says the mtime.
+      await until(
+        async () => lastModified(await get(port, "/soon.txt")) === +soon,
+        "Last-Modified to become the mtime once it is past",
+        4000,
+        50,
+      );
+    });
+  },
+});
+
 Deno.test({
   name:
     "Handler.handle() sends Vary on the identity response once a sidecar appears",
@@ -1742,6 +1894,33 @@ Deno.test({
         partial([grown.length - 10, grown.length - 1]),
         "range after",
       );
+      // The conditionals are checked against the file that is open too.
+      const newer = new Date(FIXED_MTIME.getTime() + 10_000);
+      const same = binary(110 * 1024).reverse();
+      await Deno.writeFile(`${root}/big.bin`, same);
+      await Deno.utime(`${root}/big.bin`, newer, newer);
+      const current = (await head(port, "/big.bin")).headers["etag"];
+      assert.notEqual(current, after.headers["etag"], "HEAD: the new ETag");
+      const ifMatch = await get(port, "/big.bin", {
+        "If-Match": after.headers["etag"],
+      });
+      assert.equal(ifMatch.status, STATUS_CODE.PreconditionFailed);
+      const unmodified = await get(port, "/big.bin", {
+        "If-Unmodified-Since": LAST_MODIFIED,
+      });
+      assert.equal(unmodified.status, STATUS_CODE.PreconditionFailed);
+      const revalidated = await get(port, "/big.bin", {
+        "If-None-Match": current,
+      });
+      assert.equal(revalidated.status, STATUS_CODE.NotModified);
+      assert.equal(revalidated.headers["etag"], current);
+      assert.equal(revalidated.headers["last-modified"], newer.toUTCString());
+      assertFull(
+        await get(port, "/big.bin", { "If-None-Match": after.headers["etag"] }),
+        same,
+        "stale If-None-Match",
+      );
+
       // Deleted while fresh: 404, not a broken response.
       assertFull(await get(port, "/big2.bin"), BIG_BINARY, "big2");
       await Deno.remove(`${root}/big2.bin`);

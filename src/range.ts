@@ -62,8 +62,8 @@ export interface MultipartOptions {
   boundary: string;
 }
 
-/** A range spec: `first-last`, `first-` or `-suffix`; at most 15 digits each. */
-const RANGE_SPEC_RE = /^(?:(\d{1,15})-(\d{1,15})?|-(\d{1,15}))$/;
+/** A range spec: `first-last`, `first-` or `-suffix`. */
+const RANGE_SPEC_RE = /^(?:(\d+)-(\d+)?|-(\d+))$/;
 /** A boundary that is both a token and made of RFC 2046 bchars. */
 const BOUNDARY_RE = /^[0-9A-Za-z'+_.-]{1,70}$/;
 /** Visible ASCII, SP and HTAB: no CR, LF or other controls. */
@@ -107,15 +107,24 @@ export function parseRange(
       }
       continue;
     }
+    // Past 2^53 a number loses precision but still exceeds any size; the
+    // order of first and last is decided on the digits.
     const start = +m[1];
     const last = m[2] === undefined ? Infinity : +m[2];
-    if (last < start) return NONE;
+    if (m[2] !== undefined && digitsLess(m[2], m[1])) return NONE;
     if (start < size) ranges.push({ start, end: Math.min(last, size - 1) });
   }
   if (count === 0) return NONE;
   if (ranges.length === 0) return UNSATISFIABLE;
   if (overlaps(ranges)) return NONE;
   return { kind: "ranges", ranges };
+}
+
+/** True when the decimal `a` is less than the decimal `b` (any length, leading zeros allowed). */
+function digitsLess(a: string, b: string): boolean {
+  a = a.replace(/^0+(?=\d)/, "");
+  b = b.replace(/^0+(?=\d)/, "");
+  return a.length !== b.length ? a.length < b.length : a < b;
 }
 
 /** Lays out a `multipart/byteranges` body for `ranges` of a representation of `size` bytes. */

@@ -150,6 +150,20 @@ interface Ready {
 /** Bodies up to this size go out in the same buffer as the head. */
 const COMBINE_LIMIT = 65536;
 
+/**
+ * What one cached path costs on the heap besides file contents, as
+ * accounted against the cache: a fixed part and a part per character of the
+ * path (the key, the decoded path and its segments). Measured: 1.1 KiB for a
+ * short path, 51.5 KiB for an 8,160-character one of 4,080 segments.
+ */
+const ENTRY_COST = { fixed: 1024, perChar: 8 } as const;
+/**
+ * Paths longer than this are resolved on every request, never cached: with
+ * at most 4,096 entries, what the path cache holds besides file contents
+ * stays under 20 MiB however the paths are chosen.
+ */
+export const MAX_CACHED_PATH = 512;
+
 /** What the handler learnt about one request path. */
 interface Entry {
   checked: number;
@@ -239,6 +253,11 @@ export class Handler {
   /** The real path of the root. */
   get root(): string {
     return this.#resolver.root;
+  }
+
+  /** How many request paths the handler holds, and the bytes accounted for them (contents and bookkeeping). */
+  get cached(): { paths: number; bytes: number } {
+    return { paths: this.#entries.size, bytes: this.#entries.bytes };
   }
 
   /** A reply carrying the error page of `status`. */
@@ -667,7 +686,13 @@ export class Handler {
         bytes += variant.body?.length ?? 0;
       }
     }
-    this.#entries.set(rawPath, entry, bytes + rawPath.length);
+    if (rawPath.length <= MAX_CACHED_PATH) {
+      this.#entries.set(
+        rawPath,
+        entry,
+        bytes + ENTRY_COST.fixed + ENTRY_COST.perChar * rawPath.length,
+      );
+    }
     return entry;
   }
 

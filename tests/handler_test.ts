@@ -12,7 +12,7 @@ import {
   gunzipSync,
   gzipSync,
 } from "node:zlib";
-import type { HandlerOptions } from "../src/handler.ts";
+import { type HandlerOptions, MAX_CACHED_PATH } from "../src/handler.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
 import {
   exchange,
@@ -1925,6 +1925,56 @@ Deno.test({
       assertFull(await get(port, "/big2.bin"), BIG_BINARY, "big2");
       await Deno.remove(`${root}/big2.bin`);
       assert.equal((await get(port, "/big2.bin")).status, STATUS_CODE.NotFound);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() caches paths up to MAX_CACHED_PATH, accounting their bookkeeping",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withTree({ "a.txt": "a" }, async (root) => {
+      const server = await startServer(root);
+      try {
+        const { handler, port } = server;
+        /** Requests `paths` on one keep-alive connection; all must be 404. */
+        const missing = async (paths: string[]): Promise<void> => {
+          const requests = paths.map((p) =>
+            `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`
+          ).join("");
+          const { responses } = await exchange(port, requests, {
+            count: paths.length,
+          });
+          for (const res of responses) {
+            assert.equal(res.status, STATUS_CODE.NotFound);
+          }
+        };
+        const before = handler.cached;
+        // Unique long paths (a flood of them once crashed a worker's heap).
+        const long = (i: number): string => {
+          const path = "/" + "a/".repeat(MAX_CACHED_PATH / 2) + i;
+          assert.ok(path.length > MAX_CACHED_PATH);
+          return path;
+        };
+        await missing(Array.from({ length: 100 }, (_, i) => long(i)));
+        assert.deepEqual(handler.cached, before, "long paths are not cached");
+
+        // Paths up to the limit are, with at least 1 KiB accounted each.
+        const short = (i: number): string => {
+          const path = `/${i}/` + "b".repeat(MAX_CACHED_PATH);
+          return path.slice(0, MAX_CACHED_PATH);
+        };
+        await missing(Array.from({ length: 50 }, (_, i) => short(i)));
+        const after = handler.cached;
+        assert.equal(after.paths, before.paths + 50);
+        assert.ok(
+          after.bytes - before.bytes >= 50 * (1024 + 8 * MAX_CACHED_PATH),
+          `accounted ${after.bytes - before.bytes} bytes for 50 paths`,
+        );
+      } finally {
+        await server.close();
+      }
     });
   },
 });

@@ -1,7 +1,11 @@
 /**
  * Serving from worker threads. static-srv always serves from `--workers N`
  * threads (default 1) while the main thread only supervises: it starts them,
- * restarts and logs one that dies, and drains them all on a stop. Several
+ * restarts and logs one that dies, and drains them all on a stop. A worker
+ * that dies is always restarted, after a pause that grows while it keeps
+ * dying ({@linkcode RESTART_BACKOFF}): nothing a client makes it do may stop
+ * the server. Only a worker that cannot start again (its root is gone, say)
+ * is given up on. Several
  * threads share the port through `SO_REUSEPORT`, so the kernel spreads the
  * connections.
  *
@@ -21,10 +25,33 @@ import type { Running, ServeOptions } from "./serve.ts";
 import type { FromWorker, Ready, ToWorker } from "./worker.ts";
 import { logError } from "./log.ts";
 
-/** Restarts allowed within {@linkcode RESTART_WINDOW} ms before giving up on a worker slot. */
-export const MAX_RESTARTS = 5;
-/** The window of {@linkcode MAX_RESTARTS}, in ms. */
+/** Pauses before restarting a worker, in ms. */
+export interface RestartBackoff {
+  /** The pause after the second death within {@linkcode RESTART_WINDOW} (the first restarts at once); it doubles with each further one. */
+  first: number;
+  /** The longest pause. */
+  max: number;
+}
+
+/** Default {@linkcode RestartBackoff}: at once, then 250 ms doubling up to 5 s. */
+export const RESTART_BACKOFF: Readonly<RestartBackoff> = {
+  first: 250,
+  max: 5_000,
+};
+/** Deaths of a worker further apart than this, in ms, do not add to its pause. */
 export const RESTART_WINDOW = 60_000;
+
+/** Options of {@linkcode serveWorkers}. */
+export interface WorkersOptions extends ServeOptions {
+  /** Pauses before restarts (default {@linkcode RESTART_BACKOFF}). */
+  restartBackoff?: RestartBackoff;
+}
+
+/** The pause before a restart after `deaths` deaths within the window. */
+function restartDelay(deaths: number, backoff: RestartBackoff): number {
+  if (deaths <= 1) return 0;
+  return Math.min(backoff.max, backoff.first * 2 ** (deaths - 2));
+}
 /** How long a stop waits for a worker to drain, in ms. */
 const STOP_WAIT = 15_000;
 /** Tries to rebind the port after a restart, 100 ms apart: a dead thread's listener can outlive `terminate()` for a moment. */
@@ -45,7 +72,8 @@ export type { ResourceLimits, Worker };
 
 interface Slot {
   worker: Worker;
-  restarts: number[];
+  /** When it died, within the last {@linkcode RESTART_WINDOW}. */
+  deaths: number[];
   /** Its worker is up (not exited, not yet restarted). */
   serving: boolean;
   /** Died for good: no longer restarted. */
@@ -93,8 +121,9 @@ export interface RunningWorkers extends Running {
  */
 export async function serveWorkers(
   config: ServeConfig,
-  options: ServeOptions = {},
+  options: WorkersOptions = {},
 ): Promise<RunningWorkers> {
+  const backoff = options.restartBackoff ?? RESTART_BACKOFF;
   const print = options.print ?? ((line: string) => console.log(line));
   const onError = options.onError ?? logError;
   // The first worker picks the port when 0 was asked for; the rest share it.
@@ -102,7 +131,7 @@ export async function serveWorkers(
   const shared: ServeConfig = { ...config, port: first.port };
   const newSlot = (worker: Worker): Slot => ({
     worker,
-    restarts: [],
+    deaths: [],
     serving: true,
     dead: false,
   });
@@ -117,6 +146,8 @@ export async function serveWorkers(
   }
   let stopping = false;
   let failed = false;
+  let wakeOnStop = (): void => {};
+  const stopWaiting = new Promise<void>((resolve) => wakeOnStop = resolve);
   let done!: () => void;
   const stopped = new Promise<void>((resolve) => done = resolve);
 
@@ -144,16 +175,22 @@ export async function serveWorkers(
     await slot.worker.terminate();
     if (stopping) return;
     const now = Date.now();
-    slot.restarts = slot.restarts.filter((t) => now - t < RESTART_WINDOW);
-    if (slot.restarts.length >= MAX_RESTARTS) {
-      giveUp(
-        slot,
-        `static-srv: worker ${index} died again (${why}); not restarting`,
-      );
-      return;
+    slot.deaths = slot.deaths.filter((t) => now - t < RESTART_WINDOW);
+    slot.deaths.push(now);
+    const delay = restartDelay(slot.deaths.length, backoff);
+    onError(
+      `static-srv: worker ${index} died (${why}); restarting` +
+        (delay > 0 ? ` in ${delay} ms` : ""),
+    );
+    if (delay > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise((resolve) => timer = setTimeout(resolve, delay)),
+        stopWaiting,
+      ]);
+      clearTimeout(timer);
+      if (stopping) return;
     }
-    slot.restarts.push(now);
-    onError(`static-srv: worker ${index} died (${why}); restarting`);
     try {
       const worker = await respawn();
       if (stopping) {
@@ -202,6 +239,7 @@ export async function serveWorkers(
     stop(): void {
       if (stopping) return;
       stopping = true;
+      wakeOnStop();
       Promise.all(
         slots.map((slot) =>
           slot.serving ? stopWorker(slot.worker) : slot.restarting

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { type ResourceLimits, Worker } from "node:worker_threads";
 import { parseCli, type ServeConfig } from "../src/cli.ts";
 import {
-  MAX_RESTARTS,
   type RunningWorkers,
   serveWorkers,
   WORKER_LIMITS,
+  type WorkersOptions,
 } from "../src/workers.ts";
 import { errorLog, exchange, makeTree, SANITIZE, until } from "./test_util.ts";
 
@@ -28,7 +28,12 @@ function config(root: string, workers: number): ServeConfig {
 async function withWorkers(
   text: string,
   workers: number,
-  fn: (running: RunningWorkers, errors: string[]) => Promise<void>,
+  fn: (
+    running: RunningWorkers,
+    errors: string[],
+    root: string,
+  ) => Promise<void>,
+  options: WorkersOptions = {},
 ): Promise<void> {
   const root = await makeTree({ "index.html": text });
   const { errors, onError } = errorLog();
@@ -36,15 +41,16 @@ async function withWorkers(
     const running = await serveWorkers(config(root, workers), {
       print: () => {},
       onError,
+      ...options,
     });
     try {
-      await fn(running, errors);
+      await fn(running, errors, root);
     } finally {
       running.stop();
       await running.stopped;
     }
   } finally {
-    await Deno.remove(root, { recursive: true });
+    await Deno.remove(root, { recursive: true }).catch(() => {});
   }
 }
 
@@ -118,22 +124,43 @@ Deno.test({
 
 Deno.test({
   name:
-    "serveWorkers() gives up on a worker that keeps dying and fails when none is left",
+    "serveWorkers() keeps restarting a worker that keeps dying, pausing longer each time",
   ...SANITIZE,
   async fn(): Promise<void> {
-    await withWorkers("doomed", 1, async (running, errors) => {
-      for (let i = 0; i < MAX_RESTARTS; i++) {
-        await crashAndWaitForRestart(running);
-      }
+    const restartBackoff = { first: 10, max: 40 };
+    await withWorkers("stubborn", 1, async (running, errors) => {
+      // More deaths than any fixed limit a client could exhaust.
+      for (let i = 0; i < 7; i++) await crashAndWaitForRestart(running);
       assert.equal(running.failed(), false);
+      assert.deepEqual(
+        errors.map((m) => m.replace(/\(.*\)/, "(why)")),
+        [
+          "restarting",
+          "restarting in 10 ms",
+          "restarting in 20 ms",
+          "restarting in 40 ms",
+          "restarting in 40 ms",
+          "restarting in 40 ms",
+          "restarting in 40 ms",
+        ].map((tail) => `static-srv: worker 0 died (why); ${tail}`),
+      );
+      assert.equal((await getIndex(running.port)).text, "stubborn");
+    }, { restartBackoff });
+  },
+});
+
+Deno.test({
+  name:
+    "serveWorkers() gives up on a worker that cannot start again and fails when none is left",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withWorkers("doomed", 1, async (running, errors, root) => {
+      await Deno.remove(root, { recursive: true });
       running.workers()[0].postMessage({ type: "crash" });
       await running.stopped;
       assert.equal(running.failed(), true);
-      assert.equal(
-        errors.filter((m) => RESTARTED.test(m)).length,
-        MAX_RESTARTS,
-      );
-      assert.match(errors.at(-2)!, /worker 0 died again .*not restarting/);
+      assert.match(errors[0], RESTARTED);
+      assert.match(errors.at(-2)!, /cannot restart worker 0: .*Cannot serve/);
       assert.match(errors.at(-1)!, /no worker left/);
     });
   },

@@ -186,58 +186,67 @@ export class Connection {
     let end = 0;
     let bodyLeft = 0;
     let chunked: ChunkedDecoder | null = null;
+    /** The request whose body is arriving; answered once it is whole. */
+    let waiting: RequestHead | null = null;
     let bodyDeadline = 0;
     let headStarted = true; // a new connection is held to the header timeout
 
     for (;;) {
-      // Answer every complete request in the buffer.
+      // Answer every complete request in the buffer. A request with a body
+      // is answered once its body (discarded) has arrived whole: one that
+      // cannot be framed or is too large gets its 400 or 413 instead.
       while (start < end) {
-        if (bodyLeft > 0) {
-          const take = Math.min(bodyLeft, end - start);
-          bodyLeft -= take;
-          start += take;
-          continue;
-        }
-        if (chunked !== null) {
-          const result = chunked.feed(buf, start, end);
-          if (result.kind === "partial") {
-            start = end;
-            break;
+        let head: RequestHead;
+        if (waiting !== null) {
+          if (bodyLeft > 0) {
+            const take = Math.min(bodyLeft, end - start);
+            bodyLeft -= take;
+            start += take;
+            if (bodyLeft > 0) continue;
+          } else {
+            const result = chunked!.feed(buf, start, end);
+            if (result.kind === "partial") {
+              start = end;
+              break;
+            }
+            if (result.kind === "error") {
+              await this.#fail(result.status, requestLine(waiting));
+              return false;
+            }
+            start += result.consumed;
+            chunked = null;
           }
+          head = waiting;
+          waiting = null;
+        } else {
+          const parseOptions = this.#parseOptions;
+          parseOptions.start = start;
+          parseOptions.end = end;
+          const result = parseRequestHead(buf, parseOptions);
+          if (result.kind === "partial") break;
           if (result.kind === "error") {
-            // The request was answered already; a body that cannot be
-            // framed leaves no way to find the next request: close.
-            await this.#flush();
+            await this.#fail(result.status, "");
             return false;
           }
           start += result.consumed;
-          chunked = null;
-          continue;
+          headStarted = false;
+          head = result.head;
+          if (head.contentLength > this.#maxBody) {
+            await this.#fail(STATUS_CODE.ContentTooLarge, requestLine(head));
+            return false;
+          }
+          if (head.contentLength > 0 || head.chunked) {
+            bodyLeft = Math.max(head.contentLength, 0);
+            if (head.chunked) chunked = new ChunkedDecoder(options.bodyLimits);
+            // The body must arrive within the header timeout too: trickling
+            // it cannot hold the connection.
+            bodyDeadline = now() + headerTimeout;
+            waiting = head;
+            continue;
+          }
         }
-        const parseOptions = this.#parseOptions;
-        parseOptions.start = start;
-        parseOptions.end = end;
-        const result = parseRequestHead(buf, parseOptions);
-        if (result.kind === "partial") break;
-        if (result.kind === "error") {
-          await this.#fail(result.status, "");
-          return false;
-        }
-        start += result.consumed;
-        headStarted = false;
-        const head = result.head;
-        if (head.contentLength > this.#maxBody) {
-          await this.#fail(STATUS_CODE.ContentTooLarge, requestLine(head));
-          return false;
-        }
-        bodyLeft = Math.max(head.contentLength, 0);
-        if (head.chunked) chunked = new ChunkedDecoder(options.bodyLimits);
-        const hasBody = bodyLeft > 0 || chunked !== null;
-        // The body (discarded) must arrive within the header timeout too:
-        // trickling it cannot hold the connection.
-        if (hasBody) bodyDeadline = now() + headerTimeout;
         // A client that asked to close sends nothing more: no lingering.
-        const clientCloses = !head.keepAlive && !hasBody;
+        const clientCloses = !head.keepAlive;
         if (this.#draining) head.keepAlive = false;
         const answer = this.#answer(head);
         const reply = answer instanceof Promise ? await answer : answer;
@@ -264,7 +273,7 @@ export class Connection {
         const n = await this.#conn.write(only);
         if (n < only.length) await this.#write(only.subarray(n));
       } else if (pending.length > 0) await this.#flush();
-      if (this.#draining && bodyLeft === 0 && chunked === null) return false;
+      if (this.#draining && waiting === null) return false;
 
       // Make room, then read more.
       if (start === end) {
@@ -286,9 +295,9 @@ export class Connection {
         buf = this.#buf = bigger;
       }
       const time = now();
-      const empty = end === 0 && bodyLeft === 0 && chunked === null;
+      const empty = end === 0 && waiting === null;
       this.#idle = empty;
-      if (bodyLeft > 0 || chunked !== null) {
+      if (waiting !== null) {
         this.deadline = bodyDeadline;
       } else if (empty && !headStarted) {
         this.deadline = time + idleTimeout;

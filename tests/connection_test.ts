@@ -666,8 +666,10 @@ Deno.test({
               ),
             );
             const reader = new ResponseReader(conn);
+            // The body is checked before the request is answered.
             const first = await withTimeout(reader.read(), 5000, "response");
-            assert.equal(first.status, STATUS_CODE.MethodNotAllowed);
+            assert.equal(first.status, STATUS_CODE.ContentTooLarge);
+            assert.equal(first.headers.connection, "close");
             // Whatever follows (an error page at most), the connection ends
             // without serving a file.
             for (let i = 0; i < 5; i++) {

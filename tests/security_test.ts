@@ -245,12 +245,12 @@ function valid(name: string, request: string): SmuggleCase {
   return { name, request, status: OK, closes: false };
 }
 
-/** Valid head, unframeable body: /b.txt is answered, then the connection closes. */
-function badBody(name: string, body: string): SmuggleCase {
+/** Valid head, unframeable body: the request is answered 400 (413 for a body too large) instead of /b.txt, then the connection closes. */
+function badBody(name: string, body: string, status = BAD): SmuggleCase {
   return {
     name,
     request: req(["Transfer-Encoding: chunked"], body),
-    status: OK,
+    status,
     closes: true,
   };
 }
@@ -465,10 +465,12 @@ const SMUGGLING: SmuggleCase[] = [
   badBody(
     "chunk size ffffffffffffffffff (overflow)",
     `ffffffffffffffffff\r\n${S}\r\n0\r\n\r\n`,
+    STATUS_CODE.ContentTooLarge, // past the body limit before it overflows
   ),
   badBody(
     "chunk size 10000000000000000 (wraps to 0 in 64 bits)",
     `10000000000000000\r\n\r\n${S}`,
+    STATUS_CODE.ContentTooLarge,
   ),
   badBody("chunk size -1", `-1\r\n${S}\r\n0\r\n\r\n`),
   badBody("chunk size -0", `-0\r\n\r\n${S}`),

@@ -462,6 +462,17 @@ export function parseRequestHead(
     if (cut === 0 || rest === "") {
       return fail(STATUS_CODE.BadRequest, "Empty authority");
     }
+    // Its authority is a Host value: no userinfo (RFC 9110 section 4.2.4).
+    const authority = targetStart + scheme[0].length;
+    const authorityEnd = cut < 0 ? targetEnd : authority + cut;
+    for (let k = authority; k < authorityEnd; k++) {
+      if (HOST_CHAR[buf[k]] !== 1) {
+        return fail(STATUS_CODE.BadRequest, "Invalid authority");
+      }
+    }
+    if (!isHost(buf, authority, authorityEnd)) {
+      return fail(STATUS_CODE.BadRequest, "Invalid authority");
+    }
     path = cut < 0
       ? "/"
       : rest[cut] === "/"
@@ -542,6 +553,9 @@ export function parseRequestHead(
             return fail(STATUS_CODE.BadRequest, "Invalid Host");
           }
           h = (Math.imul(h, 31) + c) | 0;
+        }
+        if (!isHost(buf, valueStart, valueEnd)) {
+          return fail(STATUS_CODE.BadRequest, "Invalid Host");
         }
         host = latin1Hashed(buf, valueStart, valueEnd, h);
         break;
@@ -650,4 +664,109 @@ export function parseRequestHead(
       fields: fields ?? NO_FIELDS,
     },
   };
+}
+
+function isHexDigit(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66);
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/**
+ * True when bytes [start, end) are a `Host` value: `uri-host [ ":" port ]`
+ * (RFC 9112 section 3.2, RFC 3986 section 3.2.2), the characters already
+ * checked against `HOST_CHAR`. An empty value is valid.
+ */
+function isHost(buf: Uint8Array, start: number, end: number): boolean {
+  let i = start;
+  if (i < end && buf[i] === 0x5b) { // "["
+    let close = i + 1;
+    while (close < end && buf[close] !== 0x5d) close++;
+    if (close === end || !isIpLiteral(buf, i + 1, close)) return false;
+    i = close + 1;
+  } else {
+    // reg-name (an IPv4 address is one too): no brackets, whole escapes.
+    for (; i < end; i++) {
+      const c = buf[i];
+      if (c === 0x3a) break; // ":"
+      if (c === 0x5b || c === 0x5d) return false;
+      if (c === 0x25) { // "%"
+        if (
+          i + 2 >= end || !isHexDigit(buf[i + 1]) || !isHexDigit(buf[i + 2])
+        ) {
+          return false;
+        }
+        i += 2;
+      }
+    }
+  }
+  if (i === end) return true;
+  if (buf[i] !== 0x3a) return false;
+  for (i++; i < end; i++) if (!isDigit(buf[i])) return false;
+  return true;
+}
+
+/** True when bytes [start, end) are the inside of an IP-literal: an IPv6 address or IPvFuture. */
+function isIpLiteral(buf: Uint8Array, start: number, end: number): boolean {
+  if (start === end) return false;
+  if ((buf[start] | 0x20) === 0x76) { // "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+    let i = start + 1;
+    while (i < end && isHexDigit(buf[i])) i++;
+    if (i === start + 1 || i + 1 >= end || buf[i] !== 0x2e) return false;
+    for (i++; i < end; i++) if (buf[i] === 0x25) return false; // no "%"
+    return true;
+  }
+  let groups = 0;
+  let elided = false;
+  let i = start;
+  if (buf[i] === 0x3a) {
+    if (end - i < 2 || buf[i + 1] !== 0x3a) return false;
+    elided = true;
+    i += 2;
+  }
+  while (i < end) {
+    let j = i;
+    while (j < end && isHexDigit(buf[j])) j++;
+    if (j < end && buf[j] === 0x2e) { // a dotted IPv4 tail
+      if (!isIpv4(buf, i, end)) return false;
+      groups += 2;
+      i = end;
+      break;
+    }
+    if (j === i || j - i > 4) return false;
+    groups++;
+    i = j;
+    if (i === end) break;
+    if (buf[i] !== 0x3a || ++i === end) return false;
+    if (buf[i] === 0x3a) {
+      if (elided) return false;
+      elided = true;
+      i++;
+    }
+  }
+  return elided ? groups <= 7 : groups === 8;
+}
+
+/** True when bytes [start, end) are a dotted IPv4 address (RFC 3986 dec-octets). */
+function isIpv4(buf: Uint8Array, start: number, end: number): boolean {
+  let i = start;
+  for (let octet = 0; octet < 4; octet++) {
+    if (octet > 0) {
+      if (i === end || buf[i] !== 0x2e) return false;
+      i++;
+    }
+    let value = 0;
+    const first = i;
+    while (i < end && isDigit(buf[i]) && i - first < 3) {
+      value = value * 10 + buf[i] - 0x30;
+      i++;
+    }
+    const digits = i - first;
+    if (digits === 0 || value > 255 || (digits > 1 && buf[first] === 0x30)) {
+      return false;
+    }
+  }
+  return i === end;
 }

@@ -1051,6 +1051,213 @@ const HOST_CASES: readonly Case[] = [
     input: bytes("GET / HTTP/1.1\r\nHost: caf", 0xe9, "\r\n\r\n"),
     expected: STATUS_CODE.BadRequest,
   },
+  // The structure of uri-host [ ":" port ] (RFC 3986 section 3.2.2).
+  {
+    name: "IPv4 and port",
+    input: req("GET / HTTP/1.1", "Host: 127.0.0.1:7890"),
+    expected: { host: "127.0.0.1:7890" },
+  },
+  {
+    name: "IPv6 loopback",
+    input: req("GET / HTTP/1.1", "Host: [::1]"),
+    expected: { host: "[::1]" },
+  },
+  {
+    name: "IPv6 in full",
+    input: req("GET / HTTP/1.1", "Host: [2001:db8:0:0:1:0:0:1]"),
+    expected: { host: "[2001:db8:0:0:1:0:0:1]" },
+  },
+  {
+    name: "IPv6 elided in the middle",
+    input: req("GET / HTTP/1.1", "Host: [2001:db8::1]"),
+    expected: { host: "[2001:db8::1]" },
+  },
+  {
+    name: "IPv6 all elided",
+    input: req("GET / HTTP/1.1", "Host: [::]"),
+    expected: { host: "[::]" },
+  },
+  {
+    name: "IPv6 elided at the end",
+    input: req("GET / HTTP/1.1", "Host: [fe80::]"),
+    expected: { host: "[fe80::]" },
+  },
+  {
+    name: "IPv6 with an IPv4 tail",
+    input: req("GET / HTTP/1.1", "Host: [::ffff:192.0.2.1]"),
+    expected: { host: "[::ffff:192.0.2.1]" },
+  },
+  {
+    name: "IPv6 in full with an IPv4 tail",
+    input: req("GET / HTTP/1.1", "Host: [1:2:3:4:5:6:192.0.2.1]"),
+    expected: { host: "[1:2:3:4:5:6:192.0.2.1]" },
+  },
+  {
+    name: "IPvFuture",
+    input: req("GET / HTTP/1.1", "Host: [v1.fe80::a+en1]"),
+    expected: { host: "[v1.fe80::a+en1]" },
+  },
+  {
+    name: "empty port",
+    input: req("GET / HTTP/1.1", "Host: example.com:"),
+    expected: { host: "example.com:" },
+  },
+  {
+    name: "IPv6 literal and empty port",
+    input: req("GET / HTTP/1.1", "Host: [::1]:"),
+    expected: { host: "[::1]:" },
+  },
+  {
+    name: "reg-name with uppercase escapes",
+    input: req("GET / HTTP/1.1", "Host: a%2Fb"),
+    expected: { host: "a%2Fb" },
+  },
+  {
+    name: "two colons (a:b:c)",
+    input: req("GET / HTTP/1.1", "Host: a:b:c"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "IPv6 without brackets (::1)",
+    input: req("GET / HTTP/1.1", "Host: ::1"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "unclosed IPv6 literal ([::1)",
+    input: req("GET / HTTP/1.1", "Host: [::1"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "closing bracket alone (::1])",
+    input: req("GET / HTTP/1.1", "Host: ::1]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "bracket in a reg-name (a])",
+    input: req("GET / HTTP/1.1", "Host: a]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "IPv6 literal with non-hex ([zz])",
+    input: req("GET / HTTP/1.1", "Host: [zz]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "empty IP-literal ([])",
+    input: req("GET / HTTP/1.1", "Host: []"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "bad escape (a%zz)",
+    input: req("GET / HTTP/1.1", "Host: a%zz"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "cut escape (a%2)",
+    input: req("GET / HTTP/1.1", "Host: a%2"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "text after the literal ([::1]x)",
+    input: req("GET / HTTP/1.1", "Host: [::1]x"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "letters in the port (a:8a)",
+    input: req("GET / HTTP/1.1", "Host: a:8a"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "port after a literal with letters ([::1]:8a)",
+    input: req("GET / HTTP/1.1", "Host: [::1]:8a"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "nine IPv6 groups ([1:2:3:4:5:6:7:8:9])",
+    input: req("GET / HTTP/1.1", "Host: [1:2:3:4:5:6:7:8:9]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "seven groups, nothing elided ([1:2:3:4:5:6:7])",
+    input: req("GET / HTTP/1.1", "Host: [1:2:3:4:5:6:7]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "two elisions ([1::2::3])",
+    input: req("GET / HTTP/1.1", "Host: [1::2::3]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "five hex digits in a group ([12345::1])",
+    input: req("GET / HTTP/1.1", "Host: [12345::1]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "trailing single colon ([1::2:])",
+    input: req("GET / HTTP/1.1", "Host: [1::2:]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "leading single colon ([:1::2])",
+    input: req("GET / HTTP/1.1", "Host: [:1::2]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "IPv4 tail octet over 255 ([::256.0.0.1])",
+    input: req("GET / HTTP/1.1", "Host: [::256.0.0.1]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "IPv4 tail with a leading zero ([::01.0.0.1])",
+    input: req("GET / HTTP/1.1", "Host: [::01.0.0.1]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "IPv4 tail with three octets ([::1.2.3])",
+    input: req("GET / HTTP/1.1", "Host: [::1.2.3]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "IPv4 tail and eight groups ([1:2:3:4:5:6:7:1.2.3.4])",
+    input: req("GET / HTTP/1.1", "Host: [1:2:3:4:5:6:7:1.2.3.4]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "IPvFuture without a dot ([v1fe])",
+    input: req("GET / HTTP/1.1", "Host: [v1fe]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "IPvFuture with nothing after the dot ([v1.])",
+    input: req("GET / HTTP/1.1", "Host: [v1.]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "percent in an IP-literal ([::1%25eth0])",
+    input: req("GET / HTTP/1.1", "Host: [::1%25eth0]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  // The authority of an absolute-form target, the same way.
+  {
+    name: "absolute-form with an IPv6 authority",
+    input: req("GET http://[::1]:8080/x HTTP/1.1", "Host: [::1]:8080"),
+    expected: { form: "absolute", path: "/x" },
+  },
+  {
+    name: "absolute-form with quotes and angle brackets in the authority",
+    input: req('GET http://a"b<c>/x HTTP/1.1', "Host: h"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "absolute-form with userinfo",
+    input: req("GET http://user@host/x HTTP/1.1", "Host: host"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "absolute-form with two colons in the authority",
+    input: req("GET http://a:b:c/x HTTP/1.1", "Host: h"),
+    expected: STATUS_CODE.BadRequest,
+  },
 ];
 
 Deno.test({

@@ -64,8 +64,10 @@ function hexValue(c: number): number {
  * decoder is (RFC 9112 section 7.1.1); a value is a token or a quoted-string.
  */
 const enum Ext {
-  /** Before a ";" (after the size or a value). */
+  /** Before a ";" (right after the size or a value: the line may end). */
   BeforeSemi,
+  /** Whitespace before a ";": BWS must be followed by ";", not end the line. */
+  SpaceBeforeSemi,
   /** After ";": whitespace, then a name. */
   NameStart,
   Name,
@@ -86,7 +88,8 @@ function isSpace(c: number): boolean {
 function nextExt(state: Ext, c: number): Ext | -1 {
   switch (state) {
     case Ext.BeforeSemi:
-      return isSpace(c) ? Ext.BeforeSemi : c === 0x3b ? Ext.NameStart : -1;
+    case Ext.SpaceBeforeSemi:
+      return isSpace(c) ? Ext.SpaceBeforeSemi : c === 0x3b ? Ext.NameStart : -1;
     case Ext.NameStart:
       return isSpace(c) ? Ext.NameStart : TCHAR[c] === 1 ? Ext.Name : -1;
     case Ext.Name:
@@ -111,7 +114,7 @@ function nextExt(state: Ext, c: number): Ext | -1 {
       return TCHAR[c] === 1
         ? Ext.Token
         : isSpace(c)
-        ? Ext.BeforeSemi
+        ? Ext.SpaceBeforeSemi
         : c === 0x3b
         ? Ext.NameStart
         : -1;
@@ -128,10 +131,10 @@ function nextExt(state: Ext, c: number): Ext | -1 {
   }
 }
 
-/** True when the extensions may end (CRLF) in `state`. */
+/** True when the extensions may end (CRLF) in `state`: not after whitespace, which the grammar allows only before ";" or "=". */
 function extMayEnd(state: Ext): boolean {
   return state === Ext.BeforeSemi || state === Ext.Name ||
-    state === Ext.AfterName || state === Ext.Token;
+    state === Ext.Token;
 }
 
 const PARTIAL: ChunkedResult = Object.freeze({ kind: "partial" });
@@ -178,7 +181,7 @@ export class ChunkedDecoder {
             this.#state = State.SizeLf;
           } else if (c === 0x3b || isSpace(c)) {
             this.#state = State.Ext;
-            this.#ext = c === 0x3b ? Ext.NameStart : Ext.BeforeSemi;
+            this.#ext = c === 0x3b ? Ext.NameStart : Ext.SpaceBeforeSemi;
             this.#lineLength = this.#digits + 1;
           } else {
             return this.#fail("Invalid chunk size");

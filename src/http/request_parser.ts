@@ -25,6 +25,8 @@ export interface ParseLimits {
   maxHeadSize: number;
   /** Most header field lines; more is 431. */
   maxHeaders: number;
+  /** Longest method; longer is 501, as no method that long is implemented (RFC 9112 section 3). */
+  maxMethod: number;
 }
 
 /** Default parser limits (nginx uses 8 KiB lines and 32 KiB heads; we are stricter). */
@@ -32,6 +34,7 @@ export const PARSE_LIMITS: Readonly<ParseLimits> = {
   maxRequestLine: 8192,
   maxHeadSize: 16384,
   maxHeaders: 100,
+  maxMethod: 32,
 };
 
 /** The form of a request target (RFC 9112 section 3.2). */
@@ -356,6 +359,7 @@ export function parseRequestHead(
   const maxRequestLine = limits?.maxRequestLine ?? PARSE_LIMITS.maxRequestLine;
   const maxHeadSize = limits?.maxHeadSize ?? PARSE_LIMITS.maxHeadSize;
   const maxHeaders = limits?.maxHeaders ?? PARSE_LIMITS.maxHeaders;
+  const maxMethod = limits?.maxMethod ?? PARSE_LIMITS.maxMethod;
   const start = options.start ?? 0;
   const len = options.end ?? buf.length;
   let i = start;
@@ -369,6 +373,9 @@ export function parseRequestHead(
 
   // method SP
   while (i < len && TCHAR[buf[i]] === 1) i++;
+  if (i - lineStart > maxMethod) {
+    return fail(STATUS_CODE.NotImplemented, "Method too long");
+  }
   if (i === len) {
     return partialUnless(i - lineStart > maxRequestLine, LINE_TOO_LONG);
   }

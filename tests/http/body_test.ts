@@ -369,6 +369,12 @@ const ERROR_BODIES: readonly ErrorCase[] = [
     ["two values", "0;a=b c"],
     ["a name with a non-token character", "0;a@b"],
     ["an escape of a control character", '0;a="\\\x01"'],
+    // BWS only before ";" or "=" (RFC 9112 section 7.1.1), never before CRLF.
+    ["whitespace after the size", "0 "],
+    ["a tab after the size", "0\t"],
+    ["whitespace after a name", "0;a "],
+    ["whitespace after a value", "0;a=b "],
+    ["whitespace after a quoted value", '0;a="b" '],
   ].map(([name, line]): ErrorCase => ({
     name: `extension: ${name}`,
     body: `${line}\r\n\r\n`,

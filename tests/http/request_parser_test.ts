@@ -1583,6 +1583,7 @@ Deno.test({
 const LINE_LIMIT = { maxRequestLine: 40 };
 const HEAD_LIMIT = { maxHeadSize: 60 };
 const COUNT_LIMIT = { maxHeaders: 4 };
+const METHOD_LIMIT = { maxMethod: 8 };
 
 const LIMIT_CASES: readonly Case[] = [
   {
@@ -1630,8 +1631,37 @@ const LIMIT_CASES: readonly Case[] = [
   {
     name: "partial request line one over maxRequestLine in the method",
     input: "G".repeat(41),
-    limits: LINE_LIMIT,
+    limits: { ...LINE_LIMIT, maxMethod: 100 },
     expected: STATUS_CODE.URITooLong,
+  },
+  {
+    name: "method of exactly maxMethod",
+    input: req("ABCDEFGH / HTTP/1.1", "Host: h"),
+    limits: METHOD_LIMIT,
+    expected: { method: "ABCDEFGH" },
+  },
+  {
+    name: "method one over maxMethod",
+    input: req("ABCDEFGHI / HTTP/1.1", "Host: h"),
+    limits: METHOD_LIMIT,
+    expected: STATUS_CODE.NotImplemented,
+  },
+  {
+    name: "partial method of exactly maxMethod",
+    input: "ABCDEFGH",
+    limits: METHOD_LIMIT,
+    expected: "partial",
+  },
+  {
+    name: "partial method one over maxMethod",
+    input: "ABCDEFGHI",
+    limits: METHOD_LIMIT,
+    expected: STATUS_CODE.NotImplemented,
+  },
+  {
+    name: "a 9000-byte method is 501, not 414",
+    input: req("M".repeat(9000) + " / HTTP/1.1", "Host: h"),
+    expected: STATUS_CODE.NotImplemented,
   },
   {
     name: "leading CRLF not counted in the request line",
@@ -1746,6 +1776,19 @@ const DEFAULT_LIMIT_CASES: readonly Case[] = [
     expected: STATUS_CODE.RequestHeaderFieldsTooLarge,
   },
   {
+    name: "method of exactly 32",
+    input: req("M".repeat(PARSE_LIMITS.maxMethod) + " / HTTP/1.1", "Host: h"),
+    expected: { method: "M".repeat(32) },
+  },
+  {
+    name: "method of 33",
+    input: req(
+      "M".repeat(PARSE_LIMITS.maxMethod + 1) + " / HTTP/1.1",
+      "Host: h",
+    ),
+    expected: STATUS_CODE.NotImplemented,
+  },
+  {
     name: "empty limits object falls back to the defaults",
     input: req(`GET /${"a".repeat(9000)} HTTP/1.1`, "Host: h"),
     limits: {},
@@ -1767,7 +1810,12 @@ Deno.test({
     await t.step("PARSE_LIMITS values", (): void => {
       assert.deepEqual(
         { ...PARSE_LIMITS },
-        { maxRequestLine: 8192, maxHeadSize: 16384, maxHeaders: 100 },
+        {
+          maxRequestLine: 8192,
+          maxHeadSize: 16384,
+          maxHeaders: 100,
+          maxMethod: 32,
+        },
       );
     });
     await runTable(t, DEFAULT_LIMIT_CASES);

@@ -108,6 +108,23 @@ export const HANDLER_DEFAULTS = {
 /** The `Allow` value. */
 export const ALLOWED_METHODS = "GET, HEAD, OPTIONS";
 
+/**
+ * Methods that RFC 9110 and RFC 5789 define: one of these that a file does
+ * not allow is 405; any other method (methods are case-sensitive) is 501,
+ * not implemented (RFC 9110 section 9.1).
+ */
+export const KNOWN_METHODS: ReadonlySet<string> = new Set([
+  "GET",
+  "HEAD",
+  "OPTIONS",
+  "POST",
+  "PUT",
+  "DELETE",
+  "PATCH",
+  "TRACE",
+  "CONNECT",
+]);
+
 const MIN_COMPRESS_SIZE = 256;
 const MAX_COMPRESS_SIZE = 8 * 1024 * 1024;
 
@@ -227,7 +244,13 @@ export class Handler {
       options.maxCachedFile ?? HANDLER_DEFAULTS.maxCachedFile,
       cacheSize,
     );
-    let common = options.cors ? "Access-Control-Allow-Origin: *\r\n" : "";
+    // Scripts of other origins may also read the validators and range
+    // fields (the CORS-safelisted ones are readable anyway).
+    let common = options.cors
+      ? "Access-Control-Allow-Origin: *\r\n" +
+        "Access-Control-Expose-Headers: Accept-Ranges, Content-Encoding, " +
+        "Content-Range, ETag\r\n"
+      : "";
     for (const [name, value] of options.headers ?? []) {
       common += `${name}: ${value}\r\n`;
     }
@@ -379,7 +402,18 @@ export class Handler {
     const keepAlive = !close && head.minor === 0;
 
     // 1. Method.
-    if (head.method === "OPTIONS") return this.#optionsReply(head);
+    if (head.method === "OPTIONS") {
+      // For a path, the path must be one that could be served.
+      const q = head.path.indexOf("?");
+      const path = q < 0 ? head.path : head.path.slice(0, q);
+      if (head.form !== "asterisk" && !sanitizeTarget(path).ok) {
+        return this.error(STATUS_CODE.BadRequest, { head, close: true });
+      }
+      return this.#optionsReply(head);
+    }
+    if (!KNOWN_METHODS.has(head.method)) {
+      return this.error(STATUS_CODE.NotImplemented, { head });
+    }
     if (head.method !== "GET" && head.method !== "HEAD") {
       return this.error(STATUS_CODE.MethodNotAllowed, {
         head,

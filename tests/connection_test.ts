@@ -323,6 +323,28 @@ Deno.test({
 // --- methods ---------------------------------------------------------------
 
 Deno.test({
+  name: "Connection answers 501 to methods that are not known at all",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    await withServer(FILES, {}, async ({ port }) => {
+      // Methods are case-sensitive: "get" is not GET.
+      for (const method of ["FOO", "get", "Get", "PURGE", "PROPFIND"]) {
+        await t.step(method, async () => {
+          const { responses, closed } = await exchange(
+            port,
+            `${method} /a.txt HTTP/1.1\r\nHost: x\r\n\r\n` + get("/b.txt"),
+            { count: 2 },
+          );
+          assert.equal(responses[0].status, STATUS_CODE.NotImplemented);
+          assertFile(responses[1], "b.txt");
+          assert.equal(closed, false);
+        });
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "Connection answers 405 with Allow to methods other than GET and HEAD",
   ...SANITIZE,
   async fn(t): Promise<void> {
@@ -361,6 +383,17 @@ Deno.test({
           assert.equal(responses[0].headers.allow, ALLOWED_METHODS);
           assert.equal(responses[0].body.length, 0);
           assert.equal(closed, false);
+        });
+      }
+      // A path that could never be served is a bad request, as for GET.
+      for (const target of ["/%00", "/%zz", "/a%00b"]) {
+        await t.step(target, async () => {
+          const { responses, closed } = await exchange(
+            port,
+            `OPTIONS ${target} HTTP/1.1\r\nHost: x\r\n\r\n`,
+          );
+          assert.equal(responses[0].status, STATUS_CODE.BadRequest);
+          assert.equal(closed, true);
         });
       }
     });

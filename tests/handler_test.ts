@@ -1217,6 +1217,10 @@ Deno.test({
       const ok = await get(port, "/a.txt", { Origin: "https://example.com" });
       assert.equal(ok.status, STATUS_CODE.OK);
       assert.equal(ok.headers["access-control-allow-origin"], "*");
+      assert.equal(
+        ok.headers["access-control-expose-headers"],
+        "Accept-Ranges, Content-Encoding, Content-Range, ETag",
+      );
 
       const missing = await get(port, "/nope.txt");
       assert.equal(missing.status, STATUS_CODE.NotFound);

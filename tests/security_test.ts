@@ -1044,9 +1044,9 @@ const REFLECT: ReflectCase[] = [
     never: XSS,
   },
   {
-    name: "an unknown method (405)",
+    name: "an unknown method (501)",
     request: "ZQ7PROBE /%3Cscript%3E HTTP/1.1\r\nHost: x\r\n\r\n",
-    status: STATUS_CODE.MethodNotAllowed,
+    status: STATUS_CODE.NotImplemented,
     never: [...XSS, "ZQ7PROBE"],
   },
   {

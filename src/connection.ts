@@ -20,6 +20,7 @@ import {
 } from "./http/request_parser.ts";
 import { BODY_LIMITS, type BodyLimits, ChunkedDecoder } from "./http/body.ts";
 import { STATUS_CODE, type StatusCode } from "./http/status.ts";
+import { CONTINUE_RESPONSE } from "./http/response.ts";
 import type { Handler, Reply } from "./handler.ts";
 
 export { TIMEOUTS } from "./defaults.ts";
@@ -242,6 +243,11 @@ export class Connection {
             // it cannot hold the connection.
             bodyDeadline = now() + headerTimeout;
             waiting = head;
+            // A client that waits for leave to send the body gets it
+            // (RFC 9110 section 10.1.1), unless the body is already coming.
+            if (start === end && head.minor === 1 && expectsContinue(head)) {
+              this.#queue(CONTINUE_RESPONSE);
+            }
             continue;
           }
         }
@@ -507,6 +513,15 @@ export class Connection {
     for (const record of this.#records) log(record);
     this.#records = [];
   }
+}
+
+/** True when `head` carries the `100-continue` expectation (case-insensitive, in a list or alone). */
+function expectsContinue(head: RequestHead): boolean {
+  const expect = head.fields.expect;
+  if (expect === undefined) return false;
+  return expect.split(",").some((member) =>
+    member.trim().toLowerCase() === "100-continue"
+  );
 }
 
 function requestLine(head: RequestHead): string {

@@ -323,6 +323,48 @@ Deno.test({
 // --- methods ---------------------------------------------------------------
 
 Deno.test({
+  name:
+    "Connection sends 100 Continue to a client that holds its body back, and answers after the body",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    await withServer(FILES, {}, async ({ port }) => {
+      const head = (expect: string): string =>
+        `GET /a.txt HTTP/1.1\r\nHost: x\r\nExpect: ${expect}\r\n` +
+        "Content-Length: 5\r\n\r\n";
+      for (
+        const expect of ["100-continue", "100-Continue", "x, 100-continue"]
+      ) {
+        await t.step(`held back (${expect})`, async () => {
+          const conn = await connect(port);
+          try {
+            await writeAll(conn, bytes(head(expect)));
+            const reader = new ResponseReader(conn);
+            const interim = await withTimeout(reader.read(), 5000, "the 100");
+            assert.equal(interim.statusLine, "HTTP/1.1 100 Continue");
+            assert.deepEqual(interim.headers, {});
+            await writeAll(conn, bytes("hello" + get("/b.txt")));
+            assertFile(await withTimeout(reader.read(), 5000, "a"), "a.txt");
+            assertFile(await withTimeout(reader.read(), 5000, "b"), "b.txt");
+          } finally {
+            conn.close();
+          }
+        });
+      }
+      await t.step("sent with the head: no 100", async () => {
+        const { responses, closed } = await exchange(
+          port,
+          head("100-continue") + "hello" + get("/b.txt"),
+          { count: 2 },
+        );
+        assertFile(responses[0], "a.txt");
+        assertFile(responses[1], "b.txt");
+        assert.equal(closed, false);
+      });
+    });
+  },
+});
+
+Deno.test({
   name: "Connection answers 501 to methods that are not known at all",
   ...SANITIZE,
   async fn(t): Promise<void> {

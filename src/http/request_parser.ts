@@ -62,6 +62,8 @@ export interface RequestFields {
   origin?: string;
   /** `Access-Control-Request-Method`. */
   accessControlRequestMethod?: string;
+  /** `Expect`. */
+  expect?: string;
 }
 
 /** A parsed request head. */
@@ -126,6 +128,7 @@ const enum Field {
   IfUnmodifiedSince,
   Origin,
   AccessControlRequestMethod,
+  Expect,
 }
 
 const FIELD_NAMES: [string, Field][] = [
@@ -143,6 +146,7 @@ const FIELD_NAMES: [string, Field][] = [
   ["if-unmodified-since", Field.IfUnmodifiedSince],
   ["origin", Field.Origin],
   ["access-control-request-method", Field.AccessControlRequestMethod],
+  ["expect", Field.Expect],
 ];
 
 const FIELD_KEYS: Partial<Record<Field, keyof RequestFields>> = {
@@ -156,6 +160,7 @@ const FIELD_KEYS: Partial<Record<Field, keyof RequestFields>> = {
   [Field.IfUnmodifiedSince]: "ifUnmodifiedSince",
   [Field.Origin]: "origin",
   [Field.AccessControlRequestMethod]: "accessControlRequestMethod",
+  [Field.Expect]: "expect",
 };
 
 /** Known field names grouped by length, as lowercase bytes. */

@@ -12,6 +12,11 @@ import { STATUS_CODE, STATUS_TEXT, type StatusCode } from "./status.ts";
 /** The `Server` header value. */
 export const SERVER_NAME = "static-srv";
 
+/** The interim response that invites a client to send the content it holds back (`Expect: 100-continue`). */
+export const CONTINUE_RESPONSE: Uint8Array = new TextEncoder().encode(
+  "HTTP/1.1 100 Continue\r\n\r\n",
+);
+
 let dateSecond = -1;
 let dateValue = "";
 

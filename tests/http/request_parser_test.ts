@@ -657,6 +657,11 @@ const FIELD_CASES: readonly Case[] = [
     expected: { host: "a", fields: { acceptEncoding: "gzip" } },
   },
   {
+    name: "Expect",
+    input: req("GET / HTTP/1.1", "Host: a", "Expect: 100-continue"),
+    expected: { host: "a", fields: { expect: "100-continue" } },
+  },
+  {
     name: "all fields acted on",
     input: req(
       "GET / HTTP/1.1",

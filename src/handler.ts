@@ -141,6 +141,15 @@ interface Variant {
    * check, by when it may say the mtime.
    */
   provisional: boolean;
+  /**
+   * True when `body` was read so soon after the file last changed that a
+   * change in the same tick of the file system's clock (the change time
+   * has whole seconds) would leave its stamp alone: read again at the next
+   * check, as git treats "racily clean" files.
+   */
+  racy: boolean;
+  /** Which read of the file `body` came from (a new number for every read); keys its compressed copies. */
+  version: number;
   /** The `Content-Type` value. */
   type: string;
   /** Header lines for a 200 of this variant after `Content-Type`, `Content-Length` excluded. */
@@ -180,6 +189,13 @@ const ENTRY_COST = { fixed: 1024, perChar: 8 } as const;
  * stays under 20 MiB however the paths are chosen.
  */
 export const MAX_CACHED_PATH = 512;
+
+/** A body read less than this many ms after the file's mtime or change time is racy (see `Variant.racy`). */
+const RACY_MS = 2000;
+/** What a ready reply's head may take besides the body, as accounted. */
+const READY_HEAD_COST = 512;
+
+let versions = 0;
 
 /** What the handler learnt about one request path. */
 interface Entry {
@@ -225,6 +241,9 @@ export class Handler {
   #rootGone = false;
   #freshness: number;
   #maxCachedFile: number;
+  /** Bytes of file contents being read now, and the most allowed at once. */
+  #loading = 0;
+  #maxLoading: number;
   /** Header lines added to every response: CORS and `-H`. */
   #common: string;
 
@@ -244,6 +263,7 @@ export class Handler {
       options.maxCachedFile ?? HANDLER_DEFAULTS.maxCachedFile,
       cacheSize,
     );
+    this.#maxLoading = cacheSize;
     // Scripts of other origins may also read the validators and range
     // fields (the CORS-safelisted ones are readable anyway).
     let common = options.cors
@@ -343,6 +363,9 @@ export class Handler {
       return;
     }
     const variant = entry.identity!;
+    // A file not held in memory is opened first, so that its own validators
+    // decide (the cached ones may be a second old).
+    if (variant.body === undefined) return;
     if (
       f.ifNoneMatch !== undefined || f.ifModifiedSince !== undefined ||
       f.ifMatch !== undefined || f.ifUnmodifiedSince !== undefined
@@ -352,9 +375,7 @@ export class Handler {
         ? this.#ready(variant, STATUS_CODE.NotModified, !head.keepAlive)
         : undefined;
     }
-    return variant.body === undefined
-      ? undefined
-      : this.#ready(variant, STATUS_CODE.OK, !head.keepAlive);
+    return this.#ready(variant, STATUS_CODE.OK, !head.keepAlive);
   }
 
   /** The shared 200 (of an in-memory variant) or 304 reply for this second. */
@@ -471,7 +492,7 @@ export class Handler {
     );
     if (coding !== null) {
       variant = entry.sidecars[coding] ??
-        await this.#compressedVariant(entry, coding) ?? variant;
+        await this.#compressedVariant(rawPath, entry, coding) ?? variant;
     }
 
     // 5. Source: the bytes in memory, or the file opened now, so that the
@@ -615,19 +636,28 @@ export class Handler {
     return out;
   }
 
-  /** The compressed bytes of `variant` in `coding`, compressed once per ETag. */
+  /** The compressed bytes of `variant` in `coding`, compressed once per read of the file. */
   async #compress(
     variant: Variant,
     coding: ContentCoding,
   ): Promise<Uint8Array | undefined> {
-    const key = variant.found.path + "\0" + variant.etag + coding;
+    // Keyed by the read the bytes come from: a change that keeps the stamp
+    // (caught as racy, or by the inode and change time) gets new copies.
+    const key = `${variant.found.path}\0${variant.version}\0${coding}`;
     const cached = this.#compressed.get(key);
     if (cached !== undefined) return cached;
     let source = variant.body;
     if (source === undefined) {
-      const read = await this.#resolver.read(variant.found);
-      if (!("bytes" in read)) return undefined;
-      source = read.bytes;
+      const size = variant.found.size;
+      if (this.#loading + size > this.#maxLoading) return undefined;
+      this.#loading += size;
+      try {
+        const read = await this.#resolver.read(variant.found);
+        if (!("bytes" in read)) return undefined;
+        source = read.bytes;
+      } finally {
+        this.#loading -= size;
+      }
     }
     const bytes = await compress(source, coding);
     this.#compressed.set(key, bytes, bytes.length);
@@ -636,6 +666,7 @@ export class Handler {
 
   /** The entry's file compressed in `coding` on the fly, kept on the entry; undefined when it cannot be read. */
   async #compressedVariant(
+    rawPath: string,
     entry: Entry,
     coding: ContentCoding,
   ): Promise<Variant | undefined> {
@@ -649,7 +680,29 @@ export class Handler {
       body: bytes,
     };
     entry.compressed[coding] = variant;
+    // Account it (and the ready replies it may get) while the entry is held.
+    if (this.#entries.get(rawPath) === entry) this.#store(rawPath, entry);
     return variant;
+  }
+
+  /** Holds `entry` for `rawPath`, accounting what it keeps in memory; paths over `MAX_CACHED_PATH` are never held. */
+  #store(rawPath: string, entry: Entry): void {
+    if (rawPath.length > MAX_CACHED_PATH) return;
+    let bytes = ENTRY_COST.fixed + ENTRY_COST.perChar * rawPath.length;
+    const variants = [
+      entry.identity,
+      ...Object.values(entry.sidecars),
+      ...Object.values(entry.compressed),
+    ];
+    for (const variant of variants) {
+      if (variant === undefined) continue;
+      // Up to four ready replies (200 and 304, keep-alive and close); a 200
+      // copies a body it combines with its head.
+      const body = variant.body?.length ?? 0;
+      bytes += body + 4 * READY_HEAD_COST +
+        (body <= COMBINE_LIMIT ? 2 * body : 0);
+    }
+    this.#entries.set(rawPath, entry, bytes);
   }
 
   /** What is learnt about `rawPath` (the target's path, query dropped), from the cache while fresh. */
@@ -687,7 +740,6 @@ export class Handler {
       compressed: {},
       varies: false,
     };
-    let bytes = 0;
     if (resolution.kind === "not-found") {
       // Said once when the root goes, again only after it came back and went.
       const gone = !(await this.#resolver.rootExists());
@@ -696,6 +748,8 @@ export class Handler {
       }
       this.#rootGone = gone;
     } else if (resolution.kind === "file") this.#rootGone = false;
+    // Contents are kept only for a path that will be held.
+    const keep = rawPath.length <= MAX_CACHED_PATH;
     if (resolution.kind === "file") {
       const sidecars = await this.#resolver.sidecars(resolution);
       entry.varies = sidecars.br !== undefined || sidecars.gzip !== undefined ||
@@ -704,66 +758,77 @@ export class Handler {
       const old = previous?.varies === entry.varies
         ? previous.identity
         : undefined;
-      entry.identity = await this.#reuse(old, resolution, null, entry.varies);
+      entry.identity = await this.#reuse(old, resolution, null, {
+        varies: entry.varies,
+        keep,
+      });
       if (entry.identity === old) entry.compressed = previous!.compressed;
-      bytes += entry.identity.body?.length ?? 0;
       for (const coding of ["br", "gzip"] as const) {
         const found = sidecars[coding];
         if (found === undefined) continue;
-        const variant = await this.#reuse(
+        entry.sidecars[coding] = await this.#reuse(
           previous?.sidecars[coding],
           found,
           coding,
-          true,
+          { varies: true, keep },
         );
-        entry.sidecars[coding] = variant;
-        bytes += variant.body?.length ?? 0;
       }
     }
-    if (rawPath.length <= MAX_CACHED_PATH) {
-      this.#entries.set(
-        rawPath,
-        entry,
-        bytes + ENTRY_COST.fixed + ENTRY_COST.perChar * rawPath.length,
-      );
-    }
+    this.#store(rawPath, entry);
     return entry;
   }
 
   /**
-   * `old` when it still describes `found` (the same stamp), its bytes with
-   * headers made anew when its `Last-Modified` was provisional, else a new
-   * variant.
+   * `old` when it still describes `found` (the same stamp, read long enough
+   * after the file's last change), its bytes with headers made anew when its
+   * `Last-Modified` was provisional, else a new variant.
    */
   async #reuse(
     old: Variant | undefined,
     found: FoundFile,
     coding: ContentCoding | null,
-    varies: boolean,
+    options: { varies: boolean; keep: boolean },
   ): Promise<Variant> {
-    if (old === undefined || !sameFile(old.found, found)) {
-      return await this.#load(found, coding, varies);
+    if (old === undefined || old.racy || !sameFile(old.found, found)) {
+      return await this.#load(found, coding, options);
     }
     if (!old.provisional) return old;
-    const remade = this.#variant(old.found, coding, varies);
-    return old.body === undefined ? remade : { ...remade, body: old.body };
+    const remade = this.#variant(old.found, coding, options.varies);
+    return old.body === undefined
+      ? remade
+      : { ...remade, body: old.body, version: old.version };
   }
 
-  /** A variant for `found`, with its contents read when it is small. */
+  /**
+   * A variant for `found`, with its contents read when it is small, its
+   * path held (`keep`), and the reads in progress leave room for it (they
+   * are bounded by the cache size: past that it is streamed instead).
+   */
   async #load(
     found: FoundFile,
     coding: ContentCoding | null,
-    varies: boolean,
+    options: { varies: boolean; keep: boolean },
   ): Promise<Variant> {
-    if (found.size > this.#maxCachedFile) {
+    const { varies, keep } = options;
+    const size = found.size;
+    if (
+      !keep || size > this.#maxCachedFile ||
+      this.#loading + size > this.#maxLoading
+    ) {
       return this.#variant(found, coding, varies);
     }
-    const read = await this.#resolver.read(found);
+    this.#loading += size;
+    let read;
+    try {
+      read = await this.#resolver.read(found);
+    } finally {
+      this.#loading -= size;
+    }
     if (!("bytes" in read)) return this.#variant(found, coding, varies);
-    return {
-      ...this.#variant(stamped(found, read), coding, varies),
-      body: read.bytes,
-    };
+    const variant = this.#variant(stamped(found, read), coding, varies);
+    variant.body = read.bytes;
+    variant.racy = now() - Math.max(read.mtime, read.ctime) < RACY_MS;
+    return variant;
   }
 
   #variant(
@@ -792,6 +857,8 @@ export class Handler {
       etag,
       lastModified,
       provisional: lastModified < found.mtime,
+      racy: false,
+      version: ++versions,
       type,
       rest,
       fields: `Content-Type: ${type}\r\n${rest}`,

@@ -1779,6 +1779,79 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "Handler.handle() compresses the replacement that keeps the size and the mtime",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const old = script(600);
+    const next = old.toUpperCase();
+    assert.equal(next.length, old.length);
+    const options = { freshness: 50, compress: true };
+    await serveTree({ "app.js": old }, options, async (port, root) => {
+      const gz = { "Accept-Encoding": "gzip" };
+      const first = await get(port, "/app.js", gz);
+      assert.equal(first.headers["content-encoding"], "gzip");
+      assert.equal(decoder.decode(gunzipSync(first.body)), old);
+      await Deno.writeTextFile(`${root}/app.tmp`, next);
+      await Deno.utime(`${root}/app.tmp`, FIXED_MTIME, FIXED_MTIME);
+      await Deno.rename(`${root}/app.tmp`, `${root}/app.js`);
+      await until(
+        async () => (await get(port, "/app.js")).text === next,
+        "the replacement to be served",
+        1000,
+        25,
+      );
+      const compressed = await get(port, "/app.js", gz);
+      assert.equal(decoder.decode(gunzipSync(compressed.body)), next);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() reads again a file read in the second it last changed",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // Deno gives the change time in whole seconds: two same-size rewrites in
+    // one second, the mtime put back each time, leave every stamp alone.
+    await serveTree(
+      { "f.txt": "AAAA\n" },
+      { freshness: 50 },
+      async (port, root) => {
+        const path = `${root}/f.txt`;
+        const rewrite = async (text: string): Promise<number> => {
+          await Deno.writeTextFile(path, text);
+          await Deno.utime(path, FIXED_MTIME, FIXED_MTIME);
+          return (await Deno.stat(path)).ctime!.getTime();
+        };
+        let served = false;
+        for (let attempt = 0; attempt < 5 && !served; attempt++) {
+          const second = await rewrite("BBBB\n");
+          await until(
+            async () => (await get(port, "/f.txt")).text === "BBBB\n",
+            "the first rewrite to be served",
+            1000,
+            10,
+          );
+          if ((await rewrite("CCCC\n")) !== second) {
+            await rewrite("AAAA\n"); // crossed a second: not the case; again
+            continue;
+          }
+          served = true;
+          await until(
+            async () => (await get(port, "/f.txt")).text === "CCCC\n",
+            "the second rewrite, in the same second, to be served",
+            4000,
+            50,
+          );
+        }
+        assert.ok(served, "two rewrites within one second");
+      },
+    );
+  },
+});
+
+Deno.test({
   name: "Handler.handle() never sends a Last-Modified later than its Date",
   ...SANITIZE,
   async fn(): Promise<void> {
@@ -1924,6 +1997,23 @@ Deno.test({
         same,
         "stale If-None-Match",
       );
+      // The ETag the path was first cached with no longer validates either,
+      // for GET as for HEAD.
+      const first = before.headers["etag"];
+      assertFull(
+        await get(port, "/big.bin", { "If-None-Match": first }),
+        same,
+        "first If-None-Match",
+      );
+      const both = { "If-Match": first, "If-None-Match": first };
+      assert.equal(
+        (await get(port, "/big.bin", both)).status,
+        STATUS_CODE.PreconditionFailed,
+      );
+      assert.equal(
+        (await head(port, "/big.bin", both)).status,
+        STATUS_CODE.PreconditionFailed,
+      );
 
       // Deleted while fresh: 404, not a broken response.
       assertFull(await get(port, "/big2.bin"), BIG_BINARY, "big2");
@@ -1975,6 +2065,38 @@ Deno.test({
         assert.ok(
           after.bytes - before.bytes >= 50 * (1024 + 8 * MAX_CACHED_PATH),
           `accounted ${after.bytes - before.bytes} bytes for 50 paths`,
+        );
+      } finally {
+        await server.close();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() accounts a small file's ready replies against the cache",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const body = binary(60_000);
+    await withTree({ "m.bin": body }, async (root) => {
+      const server = await startServer(root);
+      try {
+        const { handler, port } = server;
+        const before = handler.cached.bytes;
+        // A keep-alive and a closing 200: each copies the body into the
+        // buffer it shares with its head.
+        const { responses } = await exchange(
+          port,
+          "GET /m.bin HTTP/1.1\r\nHost: x\r\n\r\n" +
+            "GET /m.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+          { count: 2 },
+        );
+        for (const res of responses) assertFull(res, body, "m.bin");
+        const accounted = handler.cached.bytes - before;
+        assert.ok(
+          accounted >= 3 * body.length,
+          `accounted ${accounted} bytes for a ${body.length}-byte file`,
         );
       } finally {
         await server.close();

@@ -689,7 +689,8 @@ function isDigit(c: number): boolean {
 /**
  * True when bytes [start, end) are a `Host` value: `uri-host [ ":" port ]`
  * (RFC 9112 section 3.2, RFC 3986 section 3.2.2), the characters already
- * checked against `HOST_CHAR`. An empty value is valid.
+ * checked against `HOST_CHAR`. An empty value is valid (RFC 9110 section
+ * 7.2); a port without a host is not.
  */
 function isHost(buf: Uint8Array, start: number, end: number): boolean {
   let i = start;
@@ -715,7 +716,7 @@ function isHost(buf: Uint8Array, start: number, end: number): boolean {
     }
   }
   if (i === end) return true;
-  if (buf[i] !== 0x3a) return false;
+  if (buf[i] !== 0x3a || i === start) return false;
   for (i++; i < end; i++) if (!isDigit(buf[i])) return false;
   return true;
 }
@@ -727,7 +728,10 @@ function isIpLiteral(buf: Uint8Array, start: number, end: number): boolean {
     let i = start + 1;
     while (i < end && isHexDigit(buf[i])) i++;
     if (i === start + 1 || i + 1 >= end || buf[i] !== 0x2e) return false;
-    for (i++; i < end; i++) if (buf[i] === 0x25) return false; // no "%"
+    // unreserved / sub-delims / ":": no "%", no "[" (the first "]" ended it)
+    for (i++; i < end; i++) {
+      if (buf[i] === 0x25 || buf[i] === 0x5b) return false;
+    }
     return true;
   }
   let groups = 0;

@@ -1242,6 +1242,26 @@ const HOST_CASES: readonly Case[] = [
     input: req("GET / HTTP/1.1", "Host: [::1%25eth0]"),
     expected: STATUS_CODE.BadRequest,
   },
+  {
+    name: "IPvFuture with a bracket inside ([v1.[])",
+    input: req("GET / HTTP/1.1", "Host: [v1.[]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "a port without a host (:80)",
+    input: req("GET / HTTP/1.1", "Host: :80"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "absolute-form with a port and no host",
+    input: req("GET http://:80/x HTTP/1.1", "Host: h"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "absolute-form with an IPvFuture holding a bracket",
+    input: req("GET http://[v1.[]/x HTTP/1.1", "Host: h"),
+    expected: STATUS_CODE.BadRequest,
+  },
   // The authority of an absolute-form target, the same way.
   {
     name: "absolute-form with an IPv6 authority",

@@ -51,6 +51,13 @@ export interface ConnectionOptions {
   idleTimeout?: number;
   /** Send timeout in ms. */
   sendTimeout?: number;
+  /**
+   * Bytes of request heads that may be held at once (over all connections of
+   * this thread) while their bodies arrive, each counted as
+   * {@linkcode PENDING_HEAD_COST} says; a request past it is answered at once
+   * and its connection closed (default {@linkcode PENDING_HEADS}).
+   */
+  maxPendingHeads?: number;
   /** Receives one record per response. */
   log?: (record: AccessRecord) => void;
   /** Receives a one-line message when a file fails while being sent. */
@@ -70,17 +77,37 @@ const INITIAL_BUFFER = 4096;
 const WRITE_SLICE = 1024 * 1024;
 /** Queued pieces up to this size are combined into one write. */
 const COMBINE_LIMIT = 65536;
-const CHUNK_SIZE = 256 * 1024;
+/**
+ * Buffers for streaming files: 256 KiB while those in use stay under 64
+ * MiB, else 16 KiB, so that many clients that stop reading cannot pin more.
+ */
+const CHUNK = { size: 256 * 1024, small: 16 * 1024, budget: 64 * 1024 * 1024 };
 const POOLED_CHUNKS = 8;
 const chunkPool: Uint8Array[] = [];
+let chunkBytesOut = 0;
 
 function takeChunk(): Uint8Array {
-  return chunkPool.pop() ?? new Uint8Array(CHUNK_SIZE);
+  const chunk = chunkPool.pop() ??
+    new Uint8Array(
+      chunkBytesOut + CHUNK.size <= CHUNK.budget ? CHUNK.size : CHUNK.small,
+    );
+  chunkBytesOut += chunk.length;
+  return chunk;
 }
 
 function giveChunk(chunk: Uint8Array): void {
-  if (chunkPool.length < POOLED_CHUNKS) chunkPool.push(chunk);
+  chunkBytesOut -= chunk.length;
+  if (chunk.length === CHUNK.size && chunkPool.length < POOLED_CHUNKS) {
+    chunkPool.push(chunk);
+  }
 }
+
+/** Default of `ConnectionOptions.maxPendingHeads`: 8 MiB. */
+export const PENDING_HEADS = 8 * 1024 * 1024;
+/** What a head held while its body arrives is counted as: a fixed part and a part per byte of the head (the strings parsed from it). */
+export const PENDING_HEAD_COST = { fixed: 1024, perByte: 2 } as const;
+/** Bytes of heads held now over all connections of this thread. */
+let pendingHeads = 0;
 
 /**
  * Read buffers of ended connections, reused by new ones: under
@@ -114,6 +141,7 @@ export class Connection {
   #maxBuffer: number;
   #maxBody: number;
   #sendTimeout: number;
+  #maxPendingHeads: number;
   #idle = true;
   #closed = false;
   #draining = false;
@@ -121,6 +149,8 @@ export class Connection {
   #pendingBytes = 0;
   #records: AccessRecord[] = [];
   #buf: Uint8Array = bufferPool.pop() ?? new Uint8Array(INITIAL_BUFFER);
+  /** What this connection adds to `pendingHeads` now. */
+  #heldHead = 0;
 
   /** Wraps an accepted connection. */
   constructor(
@@ -135,6 +165,7 @@ export class Connection {
     this.#maxBuffer = (options.limits?.maxHeadSize ?? 16384) + 4096;
     this.#maxBody = options.bodyLimits?.maxBodySize ?? BODY_LIMITS.maxBodySize;
     this.#sendTimeout = options.sendTimeout ?? TIMEOUTS.send;
+    this.#maxPendingHeads = options.maxPendingHeads ?? PENDING_HEADS;
     this.deadline = now() + (options.headerTimeout ?? TIMEOUTS.header);
   }
 
@@ -167,6 +198,7 @@ export class Connection {
     } catch {
       // reset, broken pipe, or closed by the sweep: only this connection ends
     } finally {
+      this.#releaseHead();
       this.#flushLog();
       this.close();
       // No read is pending once the loop has ended: the buffer is free.
@@ -175,6 +207,11 @@ export class Connection {
         bufferPool.push(buf);
       }
     }
+  }
+
+  #releaseHead(): void {
+    pendingHeads -= this.#heldHead;
+    this.#heldHead = 0;
   }
 
   /** Serves requests; true when the client ended (or asked to end) the connection, false when the server decided to. */
@@ -189,7 +226,9 @@ export class Connection {
     let chunked: ChunkedDecoder | null = null;
     /** The request whose body is arriving; answered once it is whole. */
     let waiting: RequestHead | null = null;
-    let bodyDeadline = 0;
+    // A body must arrive within the header timeout of its head, counted from
+    // the head's first byte: trickling it cannot hold the connection.
+    let headDeadline = this.deadline;
     let headStarted = true; // a new connection is held to the header timeout
 
     for (;;) {
@@ -198,6 +237,7 @@ export class Connection {
       // cannot be framed or is too large gets its 400 or 413 instead.
       while (start < end) {
         let head: RequestHead;
+        let bodyUnread = false;
         if (waiting !== null) {
           if (bodyLeft > 0) {
             const take = Math.min(bodyLeft, end - start);
@@ -211,6 +251,7 @@ export class Connection {
               break;
             }
             if (result.kind === "error") {
+              this.#releaseHead();
               await this.#fail(result.status, requestLine(waiting));
               return false;
             }
@@ -219,6 +260,7 @@ export class Connection {
           }
           head = waiting;
           waiting = null;
+          this.#releaseHead();
         } else {
           const parseOptions = this.#parseOptions;
           parseOptions.start = start;
@@ -237,11 +279,20 @@ export class Connection {
             return false;
           }
           if (head.contentLength > 0 || head.chunked) {
+            const cost = PENDING_HEAD_COST.fixed +
+              PENDING_HEAD_COST.perByte * result.consumed;
+            if (pendingHeads + cost > this.#maxPendingHeads) {
+              // Too many heads held already: answered now, and the body
+              // drained by the lingering close.
+              bodyUnread = true;
+            }
+          }
+          if (!bodyUnread && (head.contentLength > 0 || head.chunked)) {
             bodyLeft = Math.max(head.contentLength, 0);
             if (head.chunked) chunked = new ChunkedDecoder(options.bodyLimits);
-            // The body must arrive within the header timeout too: trickling
-            // it cannot hold the connection.
-            bodyDeadline = now() + headerTimeout;
+            this.#heldHead = PENDING_HEAD_COST.fixed +
+              PENDING_HEAD_COST.perByte * result.consumed;
+            pendingHeads += this.#heldHead;
             waiting = head;
             // A client that waits for leave to send the body gets it
             // (RFC 9110 section 10.1.1), unless the body is already coming.
@@ -252,8 +303,8 @@ export class Connection {
           }
         }
         // A client that asked to close sends nothing more: no lingering.
-        const clientCloses = !head.keepAlive;
-        if (this.#draining) head.keepAlive = false;
+        const clientCloses = !head.keepAlive && !bodyUnread;
+        if (this.#draining || bodyUnread) head.keepAlive = false;
         const answer = this.#answer(head);
         const reply = answer instanceof Promise ? await answer : answer;
         if (reply.file === null) this.#queueReply(reply);
@@ -304,12 +355,12 @@ export class Connection {
       const empty = end === 0 && waiting === null;
       this.#idle = empty;
       if (waiting !== null) {
-        this.deadline = bodyDeadline;
+        this.deadline = headDeadline;
       } else if (empty && !headStarted) {
         this.deadline = time + idleTimeout;
       } else if (!headStarted) {
         headStarted = true;
-        this.deadline = time + headerTimeout;
+        this.deadline = headDeadline = time + headerTimeout;
       } // else a head (or a new connection) is in progress: keep its deadline
       this.#flushLog();
       const n = await this.#conn.read(end === 0 ? buf : buf.subarray(end));
@@ -317,7 +368,7 @@ export class Connection {
       this.#idle = false;
       if (empty && !headStarted) {
         headStarted = true;
-        this.deadline = now() + headerTimeout;
+        this.deadline = headDeadline = now() + headerTimeout;
       }
       end += n;
     }

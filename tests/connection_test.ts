@@ -365,6 +365,56 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "Connection answers at once, and closes, past maxPendingHeads of heads held for their bodies",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const head = "GET /a.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n" +
+      "Content-Length: 5\r\n\r\n";
+    // Room for one such head (cost: 1024 + 2 per byte), not two.
+    const maxPendingHeads = 1024 + 2 * head.length + 100;
+    await withServer(
+      FILES,
+      { server: { maxPendingHeads } },
+      async ({ port }) => {
+        const first = await connect(port);
+        const second = await connect(port);
+        try {
+          // The first is held: it is invited to send its body.
+          await writeAll(first, bytes(head));
+          const firstReader = new ResponseReader(first);
+          const interim = await withTimeout(firstReader.read(), 5000, "100");
+          assert.equal(interim.status, 100);
+
+          // The second would pass the bound: its final answer comes at once,
+          // with Connection: close, although its body was never sent.
+          await writeAll(second, bytes(head));
+          const secondReader = new ResponseReader(second);
+          const answer = await withTimeout(secondReader.read(), 5000, "answer");
+          assertFile(answer, "a.txt");
+          assert.equal(answer.headers.connection, "close");
+          await writeAll(second, bytes("hello")); // drained by the linger
+          await waitClosed(second);
+
+          // The first gets its answer once its body is in, and stays open.
+          await writeAll(first, bytes("hello" + get("/b.txt")));
+          assertFile(await withTimeout(firstReader.read(), 5000, "a"), "a.txt");
+          assertFile(await withTimeout(firstReader.read(), 5000, "b"), "b.txt");
+
+          // Its head is no longer held: a new one is invited again.
+          await writeAll(first, bytes(head));
+          const again = await withTimeout(firstReader.read(), 5000, "100");
+          assert.equal(again.status, 100);
+        } finally {
+          first.close();
+          second.close();
+        }
+      },
+    );
+  },
+});
+
+Deno.test({
   name: "Connection answers 501 to methods that are not known at all",
   ...SANITIZE,
   async fn(t): Promise<void> {
@@ -911,6 +961,50 @@ Deno.test({
         }
       });
     });
+  },
+});
+
+Deno.test({
+  name:
+    "Connection closes when a body is not in within the header timeout of its head's first byte",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withServer(
+      FILES,
+      { server: { headerTimeout: 1200 } },
+      async ({ port }) => {
+        const start = Date.now();
+        const conn = await connect(port);
+        try {
+          // Most of the timeout goes on the head, then the body trickles.
+          await writeAll(conn, bytes("GET /a.txt HTTP/1.1\r\nHost: x\r\n"));
+          await sleep(1000);
+          await writeAll(conn, bytes("Content-Length: 100\r\n\r\n"));
+          let closed = false;
+          const done = waitClosed(conn, 5000).then(
+            (result) => result,
+            (error: unknown) => error,
+          ).finally(() => closed = true);
+          for (let sent = 0; sent < 100 && !closed; sent++) {
+            try {
+              await writeAll(conn, bytes("a"));
+            } catch {
+              break; // reset by the server
+            }
+            await sleep(50);
+          }
+          const result = await done;
+          if (result instanceof Error) throw result;
+          const elapsed = Date.now() - start;
+          // Due at 1200 ms, closed by the next sweep (every 500 ms); a fresh
+          // timeout for the body would have run to 2200 ms at least.
+          assert.ok(elapsed >= 1150, `closed too early: ${elapsed} ms`);
+          assert.ok(elapsed < 2100, `closed too late: ${elapsed} ms`);
+        } finally {
+          conn.close();
+        }
+      },
+    );
   },
 });
 

@@ -13,8 +13,12 @@ import { type Running, serve } from "./serve.ts";
 export type ToWorker =
   | { type: "start"; config: ServeConfig }
   | { type: "stop" }
+  /** The supervisor's heartbeat: answered with a pong while the thread's event loop turns. */
+  | { type: "ping" }
   /** Fault injection for tests: die with an uncaught error. */
-  | { type: "crash" };
+  | { type: "crash" }
+  /** Fault injection for tests: hold the thread forever. */
+  | { type: "hang" };
 
 /** The message of a worker that serves: where, and the real root. */
 export interface Ready {
@@ -32,6 +36,7 @@ export interface Ready {
 export type FromWorker =
   | Ready
   | { type: "error"; message: string }
+  | { type: "pong" }
   | { type: "stopped" };
 
 let running: Running | undefined;
@@ -52,6 +57,12 @@ parentPort!.on("message", async (message: ToWorker) => {
       });
     } catch (error) {
       post({ type: "error", message: (error as Error).message });
+    }
+  } else if (message.type === "ping") {
+    post({ type: "pong" });
+  } else if (message.type === "hang") {
+    for (;;) {
+      // spin until terminated
     }
   } else if (message.type === "crash") {
     setTimeout(() => {

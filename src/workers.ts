@@ -41,10 +41,26 @@ export const RESTART_BACKOFF: Readonly<RestartBackoff> = {
 /** Deaths of a worker further apart than this, in ms, do not add to its pause. */
 export const RESTART_WINDOW = 60_000;
 
+/** How the supervisor checks that each worker's event loop still turns, in ms. */
+export interface Heartbeat {
+  /** How often a worker is pinged. */
+  interval: number;
+  /** A worker that has not answered for this long is ended and restarted. */
+  timeout: number;
+}
+
+/** Default {@linkcode Heartbeat}: a ping every 5 s, given up on after 30 s without an answer. */
+export const HEARTBEAT: Readonly<Heartbeat> = {
+  interval: 5_000,
+  timeout: 30_000,
+};
+
 /** Options of {@linkcode serveWorkers}. */
 export interface WorkersOptions extends ServeOptions {
   /** Pauses before restarts (default {@linkcode RESTART_BACKOFF}). */
   restartBackoff?: RestartBackoff;
+  /** The heartbeat (default {@linkcode HEARTBEAT}). */
+  heartbeat?: Heartbeat;
 }
 
 /** The pause before a restart after `deaths` deaths within the window. */
@@ -80,6 +96,8 @@ interface Slot {
   dead: boolean;
   /** The restart in progress, if any. */
   restarting?: Promise<void>;
+  /** When its worker last answered a ping (or started). */
+  answered: number;
 }
 
 function spawn(
@@ -134,6 +152,7 @@ export async function serveWorkers(
     deaths: [],
     serving: true,
     dead: false,
+    answered: Date.now(),
   });
   const slots: Slot[] = [newSlot(first.worker)];
   try {
@@ -211,6 +230,10 @@ export async function serveWorkers(
   };
   const watch = (slot: Slot, index: number): void => {
     let why = "exited";
+    slot.answered = Date.now();
+    slot.worker.on("message", (message: FromWorker) => {
+      if (message.type === "pong") slot.answered = Date.now();
+    });
     slot.worker.once("error", (error: Error) => why = error.message);
     slot.worker.once("exit", () => {
       slot.serving = false;
@@ -222,6 +245,35 @@ export async function serveWorkers(
   };
   slots.forEach(watch);
 
+  // A worker whose event loop stops turning (a stall near its heap limit,
+  // say) neither answers nor exits. Ending it does not free its listener
+  // (the thread never gets back to its event loop), so no new worker could
+  // take the port, and with several workers the kernel would go on handing
+  // that listener connections nobody answers: the process exits instead
+  // (status 1), for its supervisor to start it again.
+  const heartbeat = options.heartbeat ?? HEARTBEAT;
+  const beat = setInterval(() => {
+    if (stopping) return;
+    const time = Date.now();
+    slots.forEach((slot, index) => {
+      if (!slot.serving || stopping) return;
+      const silent = time - slot.answered;
+      if (silent > heartbeat.timeout) {
+        onError(
+          `static-srv: worker ${index} stopped answering (for ${silent} ms); ` +
+            "exiting",
+        );
+        failed = true;
+        slot.serving = false;
+        slot.worker.terminate();
+        running.stop();
+        return;
+      }
+      slot.worker.postMessage({ type: "ping" } satisfies ToWorker);
+    });
+  }, heartbeat.interval);
+  stopped.then(() => clearInterval(beat));
+
   const urls = first.urls;
   print(
     config.workers > 1
@@ -230,7 +282,7 @@ export async function serveWorkers(
   );
   for (const url of urls) print(`  ${url}`);
 
-  return {
+  const running: RunningWorkers = {
     urls,
     port: first.port,
     root: first.root,
@@ -248,6 +300,7 @@ export async function serveWorkers(
     },
     stopped,
   };
+  return running;
 }
 
 function stopWorker(worker: Worker): Promise<void> {

@@ -151,6 +151,28 @@ Deno.test({
 
 Deno.test({
   name:
+    "serveWorkers() stops, and fails, when a worker stops answering its heartbeat",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const heartbeat = { interval: 50, timeout: 400 };
+    await withWorkers("stuck", 2, async (running, errors) => {
+      // Answering workers are left alone.
+      for (let i = 0; i < 10; i++) await getIndex(running.port);
+      assert.equal(running.failed(), false);
+      running.workers()[1].postMessage({ type: "hang" });
+      await running.stopped;
+      assert.equal(running.failed(), true);
+      assert.equal(errors.length, 1, JSON.stringify(errors));
+      assert.match(
+        errors[0],
+        /^static-srv: worker 1 stopped answering \(for \d+ ms\); exiting$/,
+      );
+    }, { heartbeat });
+  },
+});
+
+Deno.test({
+  name:
     "serveWorkers() gives up on a worker that cannot start again and fails when none is left",
   ...SANITIZE,
   async fn(): Promise<void> {

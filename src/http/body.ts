@@ -150,6 +150,8 @@ export class ChunkedDecoder {
   #ext = Ext.BeforeSemi;
   #size = 0;
   #digits = 0;
+  /** Digits of the chunk size after its leading zeros. */
+  #significant = 0;
   #remaining = 0;
   #total = 0;
   #lineLength = 0;
@@ -170,7 +172,13 @@ export class ChunkedDecoder {
         case State.Size: {
           const v = hexValue(c);
           if (v >= 0) {
-            if (++this.#digits > 15) return this.#fail("Chunk size too long");
+            // Leading zeros count only toward the chunk line's length.
+            if (++this.#digits > limits.maxChunkLine) {
+              return this.#fail("Chunk line too long");
+            }
+            if (
+              (this.#size > 0 || v > 0) && ++this.#significant > 15
+            ) return this.#fail("Chunk size too long");
             this.#size = this.#size * 16 + v;
             if (this.#total + this.#size > limits.maxBodySize) {
               return this.#fail("Body too large", STATUS_CODE.ContentTooLarge);
@@ -214,6 +222,7 @@ export class ChunkedDecoder {
           this.#state = this.#size === 0 ? State.TrailerStart : State.Data;
           this.#size = 0;
           this.#digits = 0;
+          this.#significant = 0;
           break;
         }
         case State.Data: {

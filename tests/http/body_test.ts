@@ -69,6 +69,10 @@ const VALID_BODIES: readonly ValidCase[] = [
   },
   { name: "leading zeros in size", body: "005\r\nhello\r\n000\r\n\r\n" },
   {
+    name: "more than 15 leading zeros in size",
+    body: `${"0".repeat(20)}5\r\nhello\r\n${"0".repeat(30)}\r\n\r\n`,
+  },
+  {
     name: "chunk data that looks like chunk framing",
     body: "7\r\n\r\n0\r\n\r\n\r\n0\r\n\r\n",
   },
@@ -299,6 +303,18 @@ const ERROR_BODIES: readonly ErrorCase[] = [
     name: "overflowing size ffffffffffffffffff",
     body: "ffffffffffffffffff\r\n",
     limits: { maxBodySize: Infinity },
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "16 significant digits after leading zeros",
+    body: `0000${"1".repeat(16)}\r\n`,
+    limits: { maxBodySize: Infinity },
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "leading zeros past maxChunkLine",
+    body: `${"0".repeat(11)}5\r\nhello\r\n0\r\n\r\n`,
+    limits: { maxChunkLine: 10 },
     status: STATUS_CODE.BadRequest,
   },
   {

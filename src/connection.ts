@@ -285,21 +285,21 @@ export class Connection {
               // Too many heads held already: answered now, and the body
               // drained by the lingering close.
               bodyUnread = true;
+            } else {
+              bodyLeft = Math.max(head.contentLength, 0);
+              if (head.chunked) {
+                chunked = new ChunkedDecoder(options.bodyLimits);
+              }
+              this.#heldHead = cost;
+              pendingHeads += cost;
+              waiting = head;
+              // A client that waits for leave to send the body gets it
+              // (RFC 9110 section 10.1.1), unless the body is already coming.
+              if (start === end && head.minor === 1 && expectsContinue(head)) {
+                this.#queue(CONTINUE_RESPONSE);
+              }
+              continue;
             }
-          }
-          if (!bodyUnread && (head.contentLength > 0 || head.chunked)) {
-            bodyLeft = Math.max(head.contentLength, 0);
-            if (head.chunked) chunked = new ChunkedDecoder(options.bodyLimits);
-            this.#heldHead = PENDING_HEAD_COST.fixed +
-              PENDING_HEAD_COST.perByte * result.consumed;
-            pendingHeads += this.#heldHead;
-            waiting = head;
-            // A client that waits for leave to send the body gets it
-            // (RFC 9110 section 10.1.1), unless the body is already coming.
-            if (start === end && head.minor === 1 && expectsContinue(head)) {
-              this.#queue(CONTINUE_RESPONSE);
-            }
-            continue;
           }
         }
         // A client that asked to close sends nothing more: no lingering.

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { hexValue } from "./http/chars.ts";
 import { STATUS_CODE, type StatusCode } from "./http/status.ts";
 
 /** A sanitised request path. */
@@ -27,12 +28,6 @@ export type TargetResult =
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-function hex(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  const l = c | 0x20;
-  return l >= 0x61 && l <= 0x66 ? l - 0x61 + 10 : -1;
-}
-
 function bad(reason: string): TargetResult {
   return { ok: false, status: STATUS_CODE.BadRequest, reason };
 }
@@ -45,8 +40,8 @@ export function percentDecode(raw: string): string | undefined {
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
     if (c === 0x25) {
-      const hi = hex(raw.charCodeAt(i + 1));
-      const lo = hex(raw.charCodeAt(i + 2));
+      const hi = hexValue(raw.charCodeAt(i + 1));
+      const lo = hexValue(raw.charCodeAt(i + 2));
       if (hi < 0 || lo < 0) return undefined;
       bytes[n++] = hi * 16 + lo;
       i += 2;

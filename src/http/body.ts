@@ -8,7 +8,7 @@
  */
 
 import { STATUS_CODE, type StatusCode } from "./status.ts";
-import { FIELD_CHAR, QDTEXT, TCHAR } from "./chars.ts";
+import { FIELD_CHAR, hexValue, QDTEXT, TCHAR } from "./chars.ts";
 
 /** Caller-set limits of the chunked decoder. */
 export interface BodyLimits {
@@ -50,13 +50,6 @@ const enum State {
   TrailerLf,
   EndLf,
   Done,
-}
-
-function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  const l = c | 0x20;
-  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
-  return -1;
 }
 
 /**

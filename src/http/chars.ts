@@ -16,6 +16,13 @@ function isAlphaNumeric(c: number): boolean {
     (c >= 0x61 && c <= 0x7a);
 }
 
+/** The value of the hex digit `c` (either case), or -1 when `c` is not one. */
+export function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const l = c | 0x20;
+  return l >= 0x61 && l <= 0x66 ? l - 0x61 + 10 : -1;
+}
+
 /** 1 for token characters (`tchar`, RFC 9110 section 5.6.2). */
 export const TCHAR: Uint8Array = table((c) =>
   isAlphaNumeric(c) || "!#$%&'*+-.^_`|~".includes(String.fromCharCode(c))

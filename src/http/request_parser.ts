@@ -15,7 +15,13 @@
  */
 
 import { STATUS_CODE, type StatusCode } from "./status.ts";
-import { FIELD_CHAR, HOST_CHAR, TARGET_CHAR, TCHAR } from "./chars.ts";
+import {
+  FIELD_CHAR,
+  hexValue,
+  HOST_CHAR,
+  TARGET_CHAR,
+  TCHAR,
+} from "./chars.ts";
 
 /** Caller-set limits of the parser. */
 export interface ParseLimits {
@@ -678,10 +684,6 @@ export function parseRequestHead(
   };
 }
 
-function isHexDigit(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66);
-}
-
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
@@ -707,7 +709,7 @@ function isHost(buf: Uint8Array, start: number, end: number): boolean {
       if (c === 0x5b || c === 0x5d) return false;
       if (c === 0x25) { // "%"
         if (
-          i + 2 >= end || !isHexDigit(buf[i + 1]) || !isHexDigit(buf[i + 2])
+          i + 2 >= end || hexValue(buf[i + 1]) < 0 || hexValue(buf[i + 2]) < 0
         ) {
           return false;
         }
@@ -726,7 +728,7 @@ function isIpLiteral(buf: Uint8Array, start: number, end: number): boolean {
   if (start === end) return false;
   if ((buf[start] | 0x20) === 0x76) { // "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
     let i = start + 1;
-    while (i < end && isHexDigit(buf[i])) i++;
+    while (i < end && hexValue(buf[i]) >= 0) i++;
     if (i === start + 1 || i + 1 >= end || buf[i] !== 0x2e) return false;
     // unreserved / sub-delims / ":": no "%", no "[" (the first "]" ended it)
     for (i++; i < end; i++) {
@@ -744,7 +746,7 @@ function isIpLiteral(buf: Uint8Array, start: number, end: number): boolean {
   }
   while (i < end) {
     let j = i;
-    while (j < end && isHexDigit(buf[j])) j++;
+    while (j < end && hexValue(buf[j]) >= 0) j++;
     if (j < end && buf[j] === 0x2e) { // a dotted IPv4 tail
       if (!isIpv4(buf, i, end)) return false;
       groups += 2;

@@ -21,7 +21,7 @@ import {
 import { BODY_LIMITS, type BodyLimits, ChunkedDecoder } from "./http/body.ts";
 import { STATUS_CODE, type StatusCode } from "./http/status.ts";
 import { CONTINUE_RESPONSE } from "./http/response.ts";
-import type { Handler, Reply } from "./handler.ts";
+import { type Handler, type Reply, SERVED_METHODS } from "./handler.ts";
 
 export { TIMEOUTS } from "./defaults.ts";
 
@@ -281,9 +281,13 @@ export class Connection {
           if (head.contentLength > 0 || head.chunked) {
             const cost = PENDING_HEAD_COST.fixed +
               PENDING_HEAD_COST.perByte * result.consumed;
-            if (pendingHeads + cost > this.#maxPendingHeads) {
-              // Too many heads held already: answered now, and the body
-              // drained by the lingering close.
+            // Answered now, the body drained by the lingering close: past
+            // the bound of heads held, or when the client waits for leave to
+            // send a body that could not change the answer (its method is
+            // refused whatever it sends), as RFC 9110 section 10.1.1 prefers.
+            const waitsInVain = start === end && head.minor === 1 &&
+              !SERVED_METHODS.has(head.method) && expectsContinue(head);
+            if (pendingHeads + cost > this.#maxPendingHeads || waitsInVain) {
               bodyUnread = true;
             } else {
               bodyLeft = Math.max(head.contentLength, 0);

@@ -105,8 +105,15 @@ export const HANDLER_DEFAULTS = {
   freshness: 1000,
 } as const;
 
+/** The methods answered with something other than 405 or 501. */
+export const SERVED_METHODS: ReadonlySet<string> = new Set([
+  "GET",
+  "HEAD",
+  "OPTIONS",
+]);
+
 /** The `Allow` value. */
-export const ALLOWED_METHODS = "GET, HEAD, OPTIONS";
+export const ALLOWED_METHODS = [...SERVED_METHODS].join(", ");
 
 /**
  * Methods that RFC 9110 and RFC 5789 define: one of these that a file does

@@ -350,6 +350,25 @@ Deno.test({
           }
         });
       }
+      await t.step("refused method: the answer at once, no 100", async () => {
+        const conn = await connect(port);
+        try {
+          await writeAll(
+            conn,
+            bytes(
+              "POST /a.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n" +
+                "Content-Length: 5\r\n\r\n",
+            ),
+          );
+          const reader = new ResponseReader(conn);
+          const answer = await withTimeout(reader.read(), 5000, "405");
+          assert.equal(answer.status, STATUS_CODE.MethodNotAllowed);
+          assert.equal(answer.headers.connection, "close");
+          await waitClosed(conn);
+        } finally {
+          conn.close();
+        }
+      });
       await t.step("sent with the head: no 100", async () => {
         const { responses, closed } = await exchange(
           port,

@@ -22,6 +22,7 @@ import { BODY_LIMITS, type BodyLimits, ChunkedDecoder } from "./http/body.ts";
 import { STATUS_CODE, type StatusCode } from "./http/status.ts";
 import { CONTINUE_RESPONSE } from "./http/response.ts";
 import { type Handler, type Reply, SERVED_METHODS } from "./handler.ts";
+import type { OpenFile } from "./resolver.ts";
 
 export { TIMEOUTS } from "./defaults.ts";
 
@@ -511,33 +512,31 @@ export class Connection {
    * promised `Content-Length` cannot be kept.
    */
   async #stream(
-    file: Deno.FsFile,
+    file: OpenFile,
     slice: { start: number; end: number },
     head?: RequestHead,
   ): Promise<void> {
     const chunk = takeChunk();
     try {
-      let left = slice.end - slice.start;
-      let n: number | null;
-      try {
-        await file.seek(slice.start, Deno.SeekMode.Start);
-      } catch (error) {
-        throw this.#fileFailed(head, (error as Error).message);
-      }
-      while (left > 0) {
+      let at = slice.start;
+      while (at < slice.end) {
+        let n: number;
         try {
-          n = await file.read(chunk.subarray(0, Math.min(left, chunk.length)));
+          n = await file.read(
+            chunk.subarray(0, Math.min(slice.end - at, chunk.length)),
+            at,
+          );
         } catch (error) {
           throw this.#fileFailed(head, (error as Error).message);
         }
-        if (n === null) {
+        if (n === 0) {
           throw this.#fileFailed(
             head,
-            `file shrank while sending (${left} bytes missing)`,
+            `file shrank while sending (${slice.end - at} bytes missing)`,
           );
         }
         await this.#write(chunk.subarray(0, n));
-        left -= n;
+        at += n;
       }
     } finally {
       giveChunk(chunk);

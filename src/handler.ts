@@ -21,6 +21,7 @@ import { encodePath, type SanitizedTarget, sanitizeTarget } from "./target.ts";
 import {
   type FileStamp,
   type FoundFile,
+  type OpenFile,
   readFileOnce,
   type Resolution,
   Resolver,
@@ -88,7 +89,7 @@ export interface Reply {
   /** Body parts to send after `head`: bytes in memory, or slices of `file`. */
   parts: (Uint8Array | FileSlice)[];
   /** The open file that the slices refer to; the connection closes it. */
-  file: Deno.FsFile | null;
+  file: OpenFile | null;
   /** Body bytes sent (for the log). */
   length: number;
   /** Close the connection after this reply. */
@@ -505,7 +506,7 @@ export class Handler {
     // 5. Source: the bytes in memory, or the file opened now, so that the
     //    conditionals and the headers describe what would be sent.
     let body = variant.body;
-    let file: Deno.FsFile | null = null;
+    let file: OpenFile | null = null;
     let size: number;
     let validators: Variant = variant;
     if (body !== undefined) {
@@ -880,7 +881,7 @@ export class Handler {
     variant: Variant,
     extra: string,
     ranges: ByteRange[],
-    source: { size: number; body?: Uint8Array; file: Deno.FsFile | null },
+    source: { size: number; body?: Uint8Array; file: OpenFile | null },
   ): Reply {
     const { size, body, file } = source;
     let fields: string;

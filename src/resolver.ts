@@ -6,6 +6,15 @@
  * @module
  */
 
+import {
+  closeSync,
+  constants,
+  fstat,
+  open,
+  read,
+  readlink,
+  type Stats,
+} from "node:fs";
 import { posix } from "node:path";
 import { CODING_SUFFIX, type ContentCoding } from "./encoding.ts";
 
@@ -68,10 +77,53 @@ export interface ListedEntry {
   mtime: number;
 }
 
+/**
+ * Flags of every open: no blocking on a FIFO or device swapped in after the
+ * check, and no following a final symlink swapped in after `realPath`.
+ */
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) |
+  (constants.O_NOFOLLOW ?? 0);
+
+/** An open regular file, read by position. Its user closes it, once. */
+export class OpenFile {
+  #fd: number;
+  #closed = false;
+
+  /** Wraps a descriptor that {@linkcode Resolver.open} checked. */
+  constructor(fd: number) {
+    this.#fd = fd;
+  }
+
+  /** Reads into `into` from byte `position`: the count read, 0 at the end. */
+  read(into: Uint8Array, position: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      read(
+        this.#fd,
+        into,
+        0,
+        into.length,
+        position,
+        (error, n) => error ? reject(error) : resolve(n),
+      );
+    });
+  }
+
+  /** Closes the file; later calls do nothing. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      closeSync(this.#fd);
+    } catch {
+      // nothing to release
+    }
+  }
+}
+
 /** An open file, stamped from the open handle. */
 export interface OpenedFile extends FileStamp {
   /** The open handle; the caller closes it. */
-  file: Deno.FsFile;
+  file: OpenFile;
 }
 
 /** The contents of a whole file, stamped from the handle they were read from. */
@@ -96,7 +148,11 @@ function isMissing(error: unknown): boolean {
 
 function failure(error: unknown): Resolution {
   if (isMissing(error)) return NOT_FOUND;
-  if (error instanceof Deno.errors.PermissionDenied) return FORBIDDEN;
+  const code = (error as { code?: string })?.code;
+  if (
+    error instanceof Deno.errors.PermissionDenied || code === "EACCES" ||
+    code === "EPERM"
+  ) return FORBIDDEN;
   return {
     kind: "error",
     message: error instanceof Error ? error.message : String(error),
@@ -174,9 +230,11 @@ export class Resolver {
     const root = this.root;
     if (real === root) return real;
     const inside = root === "/" ? true : real.startsWith(root + "/");
-    if (!inside) return this.#followSymlinks ? real : NOT_FOUND;
-    const relative = real.slice(root === "/" ? 1 : root.length + 1);
-    return this.#visible(relative.split("/")) ? real : NOT_FOUND;
+    if (!inside && !this.#followSymlinks) return NOT_FOUND;
+    // The dotfile policy holds below the root, and outside it below the
+    // nearest directory shared with the root (`/srv/.private/x` for a root
+    // of `/srv/www`): following a symlink never uncovers a hidden name.
+    return this.#visible(belowCommon(root, real)) ? real : NOT_FOUND;
   }
 
   /**
@@ -220,21 +278,39 @@ export class Resolver {
     return { kind: "directory", path: real };
   }
 
-  /** Opens a resolved file for reading and checks it is still a regular file. */
+  /**
+   * Opens a resolved file for reading. It must still be a regular file, and
+   * the very file at the checked real path: a directory swapped for a
+   * symlink between the check and the open is refused, not followed.
+   */
   async open(file: FoundFile): Promise<OpenedFile | Resolution> {
-    let handle: Deno.FsFile;
+    let fd: number;
     try {
-      handle = await Deno.open(file.path, { read: true });
+      fd = await new Promise<number>((resolve, reject) => {
+        open(file.path, OPEN_FLAGS, (error, fd) => {
+          if (error) reject(error);
+          else resolve(fd);
+        });
+      });
     } catch (error) {
       return failure(error);
     }
+    const handle = new OpenFile(fd);
     try {
-      const info = await handle.stat();
-      if (!info.isFile) {
+      const info = await new Promise<Stats>((resolve, reject) => {
+        fstat(fd, (error, info) => error ? reject(error) : resolve(info));
+      });
+      if (!info.isFile() || !(await isAt(fd, file.path, info))) {
         handle.close();
         return NOT_FOUND;
       }
-      return { file: handle, ...stampOf(info) };
+      return {
+        file: handle,
+        size: info.size,
+        mtime: Math.trunc(info.mtimeMs),
+        ino: info.ino,
+        ctime: Math.trunc(info.ctimeMs),
+      };
     } catch (error) {
       handle.close();
       return failure(error);
@@ -249,8 +325,8 @@ export class Resolver {
       const bytes = new Uint8Array(opened.size);
       let n = 0;
       while (n < bytes.length) {
-        const got = await opened.file.read(bytes.subarray(n));
-        if (got === null) break;
+        const got = await opened.file.read(bytes.subarray(n), n);
+        if (got === 0) break;
         n += got;
       }
       return {
@@ -335,6 +411,40 @@ function stampOf(info: Deno.FileInfo): FileStamp {
     ino: info.ino ?? 0,
     ctime: info.ctime?.getTime() ?? 0,
   };
+}
+
+/** The segments of `path` below the deepest directory it shares with `root` (both real, absolute). */
+function belowCommon(root: string, path: string): string[] {
+  const rootSegments = root.split("/").filter((s) => s !== "");
+  const segments = path.split("/").filter((s) => s !== "");
+  let shared = 0;
+  while (
+    shared < rootSegments.length && shared < segments.length &&
+    rootSegments[shared] === segments[shared]
+  ) shared++;
+  return segments.slice(shared);
+}
+
+/**
+ * True when descriptor `fd` is the file at `path`: by the kernel's own name
+ * for what it opened (Linux), else by device and inode with `path` still
+ * free of symlinks (narrower, but not atomic).
+ */
+async function isAt(fd: number, path: string, info: Stats): Promise<boolean> {
+  const name = await new Promise<string | null>((resolve) => {
+    readlink(
+      `/proc/self/fd/${fd}`,
+      (error, name) => resolve(error ? null : name),
+    );
+  });
+  if (name !== null) return name === path;
+  try {
+    const now = await Deno.stat(path);
+    return now.ino === info.ino && now.dev === info.dev &&
+      await Deno.realPath(path) === path;
+  } catch {
+    return false;
+  }
 }
 
 function found(path: string, name: string, info: Deno.FileInfo): FoundFile {

@@ -36,6 +36,8 @@ const CONTENTS: Record<string, Uint8Array> = {
 const OUTSIDE: Record<string, Uint8Array> = {
   "outside/secret.txt": encoder.encode("outside secret\n"),
   "outside/dir/file.txt": encoder.encode("outside dir file\n"),
+  "outside/.dotfile": encoder.encode("outside dotfile\n"),
+  "outside/.private/file.txt": encoder.encode("outside hidden dir file\n"),
 };
 
 /** Symlinks of the tree: link path relative to the root -> link target. */
@@ -44,6 +46,8 @@ const SYMLINKS: Record<string, string> = {
   "sublink": "sub",
   "out.txt": "../outside/secret.txt",
   "outdir": "../outside/dir",
+  "outdot": "../outside/.dotfile",
+  "outdotdir": "../outside/.private",
   "sneaky": ".git/config",
   "sneakydir": ".git",
   ".dotlink": "a.txt",
@@ -462,6 +466,28 @@ const RESOLVE_CASES: ResolveCase[] = [
     expect: NOT_FOUND,
   },
   {
+    name: "{followSymlinks: true} still hides a symlink to a dotfile outside",
+    segments: ["outdot"],
+    directory: false,
+    options: { followSymlinks: true },
+    expect: NOT_FOUND,
+  },
+  {
+    name:
+      "{followSymlinks: true} still hides a file in a dot-directory outside",
+    segments: ["outdotdir", "file.txt"],
+    directory: false,
+    options: { followSymlinks: true },
+    expect: NOT_FOUND,
+  },
+  {
+    name: "{followSymlinks: true, dotfiles: true} serves a dotfile outside",
+    segments: ["outdot"],
+    directory: false,
+    options: { followSymlinks: true, dotfiles: true },
+    expect: file("../outside/.dotfile", "outdot"),
+  },
+  {
     name: "{followSymlinks: true} symlink loop",
     segments: ["loop1"],
     directory: false,
@@ -757,8 +783,17 @@ Deno.test({
             assert.equal(opened.size, expected.length, `${c.name}: size`);
             assert.equal(opened.size, found.size, `${c.name}: resolved size`);
             assert.equal(opened.mtime, found.mtime, `${c.name}: mtime`);
-            const info = await opened.file.stat();
-            assert.ok(info.isFile, `${c.name}: regular file`);
+            const got = new Uint8Array(expected.length + 1);
+            const n = await opened.file.read(got, 0);
+            assert.deepEqual(got.subarray(0, n), expected, `${c.name}: bytes`);
+            if (expected.length > 1) {
+              const tail = await opened.file.read(got, 1);
+              assert.deepEqual(
+                got.subarray(0, tail),
+                expected.subarray(1),
+                `${c.name}: bytes from position 1`,
+              );
+            }
           } finally {
             opened.file.close();
           }
@@ -808,6 +843,85 @@ Deno.test({
           assert.deepEqual(opened, c.expect, `${c.name}: open`);
           const read = await resolver.read(found);
           assert.deepEqual(read, c.expect, `${c.name}: read`);
+        });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Resolver.open() refuses what a swap after resolve() puts at the path (symlinks, FIFOs)",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t): Promise<void> {
+    await withTree(async (tree) => {
+      const resolver = await Resolver.create(tree.root);
+      const outside = posix.join(tree.base, "outside");
+      const cases: {
+        name: string;
+        /** Path of the file to resolve, relative to the root. */
+        file: string;
+        /** Replaces what was resolved (absolute paths of the root and outside/). */
+        swap: (root: string) => Promise<void>;
+      }[] = [
+        {
+          name: "directory swapped for a symlink to a directory outside",
+          file: "swap-dir/file.txt",
+          swap: async (root) => {
+            await Deno.rename(`${root}/swap-dir`, `${root}/swap-dir-old`);
+            await Deno.symlink(`${outside}/dir`, `${root}/swap-dir`);
+          },
+        },
+        {
+          name: "file swapped for a symlink to a file outside",
+          file: "swap-file.txt",
+          swap: async (root) => {
+            await Deno.remove(`${root}/swap-file.txt`);
+            await Deno.symlink(
+              `${outside}/secret.txt`,
+              `${root}/swap-file.txt`,
+            );
+          },
+        },
+        {
+          name: "file swapped for a FIFO (must not block)",
+          file: "swap-fifo",
+          swap: async (root) => {
+            await Deno.remove(`${root}/swap-fifo`);
+            const made = await new Deno.Command("mkfifo", {
+              args: [`${root}/swap-fifo`],
+            }).output();
+            assert.ok(made.success, "mkfifo");
+          },
+        },
+      ];
+      for (const c of cases) {
+        await t.step(c.name, async () => {
+          const path = posix.join(tree.root, c.file);
+          await Deno.mkdir(posix.dirname(path), { recursive: true });
+          // Named file.txt like the file in outside/dir, so that following
+          // the swapped-in symlink would find a file.
+          await Deno.writeTextFile(path, "inside\n");
+          const found = await resolver.resolve(c.file.split("/"));
+          assert.equal(found.kind, "file", `${c.name}: resolved`);
+          if (found.kind !== "file") return;
+          await c.swap(tree.root);
+          const opening = resolver.open(found);
+          try {
+            await withTimeout(opening, 5000, `${c.name}: open`);
+          } catch (error) {
+            // A blocked open of a FIFO is released by opening its other end.
+            const fifo = await Deno.open(path, { read: true, write: true });
+            fifo.close();
+            await opening.then((o) => "file" in o && o.file.close());
+            throw error;
+          }
+          const opened = await opening;
+          if ("file" in opened) opened.file.close();
+          assert.deepEqual(opened, { kind: "not-found" }, `${c.name}: open`);
+          const read = await resolver.read(found);
+          assert.deepEqual(read, { kind: "not-found" }, `${c.name}: read`);
         });
       }
     });

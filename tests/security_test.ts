@@ -12,11 +12,13 @@ import assert from "node:assert/strict";
 import { STATUS_CODE } from "../src/http/status.ts";
 import {
   connect,
+  get,
   latin1Bytes,
   type RawResponse,
   ResponseReader,
   SANITIZE,
   startServer,
+  until,
   withTimeout,
   withTree,
   writeAll,
@@ -886,6 +888,62 @@ Deno.test({
           });
         }
       }, { release });
+    });
+  },
+});
+
+/** Size of the streamed file of the swap test: past what the handler holds in memory. */
+const SWAP_BIG = 16 * 1024 * 1024 + 4096;
+
+Deno.test({
+  name:
+    "Connection never serves a file outside the root after a directory is swapped for a symlink",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    const pad = (marker: string, size: number): Uint8Array => {
+      const bytes = new Uint8Array(size).fill(0x2e);
+      bytes.set(latin1Bytes(marker));
+      return bytes;
+    };
+    await withTree({
+      "root/d/small.txt": pad("inside small", 64),
+      "root/d/big.bin": pad("inside big", SWAP_BIG),
+      "swap/small.txt": pad(OUTSIDE, 64),
+      "swap/big.bin": pad(OUTSIDE, SWAP_BIG),
+    }, async (base) => {
+      await serving(`${base}/root`, async (port) => {
+        const fetchBoth = async (): Promise<RawResponse[]> => {
+          const { responses, raw } = await talk(
+            port,
+            get("/d/small.txt") + get("/d/big.bin", "Range: bytes=0-63\r\n"),
+            { count: 2 },
+          );
+          assert.ok(
+            !raw.includes(OUTSIDE),
+            "a file outside the root was served",
+          );
+          return responses;
+        };
+        await t.step("before the swap: both served", async () => {
+          const [small, big] = await fetchBoth();
+          assert.equal(small.status, STATUS_CODE.OK);
+          assert.equal(big.status, STATUS_CODE.PartialContent);
+        });
+        await Deno.rename(`${base}/root/d`, `${base}/root/d-old`);
+        await Deno.symlink(`${base}/swap`, `${base}/root/d`);
+        await t.step(
+          "at once, and until both are 404: never outside",
+          async () => {
+            // The resolution of the big file and the small file's bytes are
+            // held up to a second: poll past that, checking every answer.
+            await until(async () => {
+              const [small, big] = await fetchBoth();
+              return small.status === STATUS_CODE.NotFound &&
+                big.status === STATUS_CODE.NotFound;
+            }, "both to be 404");
+          },
+        );
+      });
     });
   },
 });

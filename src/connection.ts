@@ -87,6 +87,20 @@ const POOLED_CHUNKS = 8;
 const chunkPool: Uint8Array[] = [];
 let chunkBytesOut = 0;
 
+/** "HEAD " */
+const HEAD_METHOD = [0x48, 0x45, 0x41, 0x44, 0x20];
+
+/** True when the request at [start, end) begins `HEAD ` (after the empty lines a request may follow). */
+function isHeadRequest(buf: Uint8Array, start: number, end: number): boolean {
+  let i = start;
+  while (i + 1 < end && buf[i] === 0x0d && buf[i + 1] === 0x0a) i += 2;
+  if (end - i < HEAD_METHOD.length) return false;
+  for (let k = 0; k < HEAD_METHOD.length; k++) {
+    if (buf[i + k] !== HEAD_METHOD[k]) return false;
+  }
+  return true;
+}
+
 function takeChunk(): Uint8Array {
   const chunk = chunkPool.pop() ??
     new Uint8Array(
@@ -253,7 +267,7 @@ export class Connection {
             }
             if (result.kind === "error") {
               this.#releaseHead();
-              await this.#fail(result.status, requestLine(waiting));
+              await this.#fail(result.status, waiting);
               return false;
             }
             start += result.consumed;
@@ -269,14 +283,14 @@ export class Connection {
           const result = parseRequestHead(buf, parseOptions);
           if (result.kind === "partial") break;
           if (result.kind === "error") {
-            await this.#fail(result.status, "");
+            await this.#fail(result.status, isHeadRequest(buf, start, end));
             return false;
           }
           start += result.consumed;
           headStarted = false;
           head = result.head;
           if (head.contentLength > this.#maxBody) {
-            await this.#fail(STATUS_CODE.ContentTooLarge, requestLine(head));
+            await this.#fail(STATUS_CODE.ContentTooLarge, head);
             return false;
           }
           if (head.contentLength > 0 || head.chunked) {
@@ -347,7 +361,10 @@ export class Connection {
       }
       if (end === buf.length) {
         if (buf.length >= this.#maxBuffer) {
-          await this.#fail(STATUS_CODE.RequestHeaderFieldsTooLarge, "");
+          await this.#fail(
+            STATUS_CODE.RequestHeaderFieldsTooLarge,
+            isHeadRequest(buf, start, end),
+          );
           return false;
         }
         const bigger = new Uint8Array(
@@ -422,10 +439,27 @@ export class Connection {
   }
 
   /** Sends an error page for a request that cannot be framed, then the caller closes. */
-  async #fail(status: StatusCode, request: string): Promise<void> {
-    const reply = this.#handler.error(status, { close: true });
+  /**
+   * Answers an error and closes: `request` is the parsed head, or whether the
+   * unparsable request began as a `HEAD` (answered without a body, RFC 9110
+   * section 9.3.2).
+   */
+  async #fail(
+    status: StatusCode,
+    request: RequestHead | boolean,
+  ): Promise<void> {
+    const parsed = typeof request === "boolean" ? undefined : request;
+    const reply = this.#handler.error(status, {
+      close: true,
+      headOnly: parsed === undefined ? request === true : undefined,
+      head: parsed,
+    });
     await this.#send(reply);
-    this.#record(request, status, reply.length);
+    this.#record(
+      parsed === undefined ? "" : requestLine(parsed),
+      status,
+      reply.length,
+    );
     await this.#flush();
   }
 

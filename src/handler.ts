@@ -314,12 +314,18 @@ export class Handler {
   /** A reply carrying the error page of `status`. */
   error(
     status: StatusCode,
-    options: { close?: boolean; head?: RequestHead; fields?: string } = {},
+    options: {
+      close?: boolean;
+      head?: RequestHead;
+      fields?: string;
+      /** No body: for a `HEAD` request that could not be parsed (no `head`). */
+      headOnly?: boolean;
+    } = {},
   ): Reply {
     const page = this.#pages.get(status) ?? new Uint8Array();
     const head = options.head;
     const close = options.close ?? (head === undefined || !head.keepAlive);
-    const isHead = head?.method === "HEAD";
+    const isHead = head?.method === "HEAD" || options.headOnly === true;
     const plain = !close && !isHead && head?.minor === 1 &&
       options.fields === undefined;
     const second = plain ? Math.floor(now() / 1000) : 0;

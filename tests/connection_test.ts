@@ -660,6 +660,82 @@ const MALFORMED: { name: string; request: string; status: number }[] = [
   },
 ];
 
+/** HEAD requests answered with an error: headers only (RFC 9110 section 9.3.2), then a close. */
+const MALFORMED_HEAD: { name: string; request: string; status: number }[] = [
+  {
+    name: "missing Host",
+    request: "HEAD /a.txt HTTP/1.1\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "missing Host, after empty lines",
+    request: "\r\n\r\nHEAD /a.txt HTTP/1.1\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "too-long request line",
+    request: `HEAD /${"a".repeat(9000)} HTTP/1.1\r\n${H}\r\n`,
+    status: STATUS_CODE.URITooLong,
+  },
+  {
+    name: "too-large head",
+    request: `HEAD /a.txt HTTP/1.1\r\n${H}X-Big: ${"b".repeat(17000)}\r\n\r\n`,
+    status: STATUS_CODE.RequestHeaderFieldsTooLarge,
+  },
+  {
+    name: "HTTP/2.0",
+    request: `HEAD /a.txt HTTP/2.0\r\n${H}\r\n`,
+    status: STATUS_CODE.HTTPVersionNotSupported,
+  },
+  {
+    name: "Content-Length over the body limit",
+    request: `HEAD /a.txt HTTP/1.1\r\n${H}Content-Length: 99999999999\r\n\r\n`,
+    status: STATUS_CODE.ContentTooLarge,
+  },
+  {
+    name: "malformed chunked body",
+    request:
+      `HEAD /a.txt HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\n`,
+    status: STATUS_CODE.BadRequest,
+  },
+];
+
+Deno.test({
+  name: "Connection answers a malformed HEAD request with headers only",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    await withServer(FILES, {}, async ({ port }) => {
+      for (const c of MALFORMED_HEAD) {
+        await t.step(`${c.name} -> ${c.status}`, async () => {
+          const conn = await connect(port);
+          try {
+            await writeAll(conn, bytes(c.request));
+            const reader = new ResponseReader(conn);
+            const res = await withTimeout(
+              reader.read({ head: true }),
+              5000,
+              "error response",
+            );
+            assert.equal(res.status, c.status, res.statusLine);
+            assert.equal(res.headers.connection, "close");
+            assert.ok(
+              Number(res.headers["content-length"]) > 0,
+              "Content-Length of the page a GET would get",
+            );
+            assert.equal(
+              await withTimeout(reader.atEnd(), 5000, "end of connection"),
+              true,
+              "no body after the head",
+            );
+          } finally {
+            conn.close();
+          }
+        });
+      }
+    });
+  },
+});
+
 /** Sends `request` and a valid request in one write; answers the first response and whether the connection then ended. */
 async function sendMalformed(
   port: number,

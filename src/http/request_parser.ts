@@ -447,8 +447,9 @@ export function parseRequestHead(
     return partialUnless(i - 2 - lineStart > maxRequestLine, LINE_TOO_LONG);
   }
   const major = buf[versionStart + 5] - 0x30;
-  const minor = buf[versionStart + 7] - 0x30;
-  if (major !== 1 || minor > 1) {
+  // RFC 9110 section 2.5: a minor version above ours is read as ours.
+  const minor = Math.min(buf[versionStart + 7] - 0x30, 1);
+  if (major !== 1) {
     return fail(
       STATUS_CODE.HTTPVersionNotSupported,
       "Unsupported HTTP version",

@@ -444,10 +444,16 @@ const REQUEST_LINE_CASES: readonly Case[] = [
     input: req("GET / HTTP/2.0", "Host: h"),
     expected: STATUS_CODE.HTTPVersionNotSupported,
   },
+  // RFC 9110 section 2.5: a higher minor version of 1 is served as 1.1.
   {
-    name: "HTTP/1.2",
+    name: "HTTP/1.2 read as 1.1",
     input: req("GET / HTTP/1.2", "Host: h"),
-    expected: STATUS_CODE.HTTPVersionNotSupported,
+    expected: { minor: 1, keepAlive: true },
+  },
+  {
+    name: "HTTP/1.9 read as 1.1, Host still required",
+    input: req("GET / HTTP/1.9"),
+    expected: STATUS_CODE.BadRequest,
   },
   {
     name: "HTTP/0.9",

@@ -33,7 +33,8 @@ const MEMBER =
 
 /**
  * Picks the coding of `available` the client accepts with the highest weight
- * (br before gzip on a tie), or null for identity.
+ * (br before gzip on a tie), or null for identity: when nothing is accepted,
+ * or when `identity` is weighted above every coding offered.
  */
 export function negotiateEncoding(
   acceptEncoding: string | undefined,
@@ -42,6 +43,7 @@ export function negotiateEncoding(
   if (acceptEncoding === undefined || available.length === 0) return null;
   const explicit: Partial<Record<ContentCoding, number>> = {};
   let wildcard = -1;
+  let identity = -1;
   for (const member of acceptEncoding.split(",")) {
     const match = MEMBER.exec(member);
     if (match === null) continue; // empty or malformed member
@@ -49,6 +51,10 @@ export function negotiateEncoding(
     const name = match[1].toLowerCase();
     if (name === "*") {
       wildcard = Math.max(wildcard, q);
+      continue;
+    }
+    if (name === "identity") {
+      identity = Math.max(identity, q);
       continue;
     }
     const coding = ALIASES[name];
@@ -66,5 +72,7 @@ export function negotiateEncoding(
       bestQ = q;
     }
   }
-  return best;
+  // Identity, when weighted explicitly, competes as one more coding (RFC
+  // 9110 section 12.5.3); a tie goes to the smaller coded form.
+  return identity > bestQ ? null : best;
 }

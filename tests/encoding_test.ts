@@ -38,6 +38,33 @@ const CASES: readonly Case[] = [
     expected: "gzip",
   },
   { name: "identity only", header: "identity", expected: null },
+  {
+    name: "identity weighted above gzip",
+    header: "identity;q=1, gzip;q=0.5",
+    available: ["gzip"],
+    expected: null,
+  },
+  {
+    name: "identity weighted above both",
+    header: "gzip;q=0.4, br;q=0.5, IDENTITY;q=0.6",
+    expected: null,
+  },
+  {
+    name: "identity weighted below br",
+    header: "identity;q=0.5, br",
+    expected: "br",
+  },
+  {
+    name: "identity and gzip tied: the coding",
+    header: "identity, gzip",
+    available: ["gzip"],
+    expected: "gzip",
+  },
+  {
+    name: "identity refused",
+    header: "identity;q=0, gzip;q=0.1",
+    expected: "gzip",
+  },
   { name: "unknown codings", header: "deflate, zstd", expected: null },
   { name: "upper case coding", header: "GZIP", expected: "gzip" },
   { name: "mixed case q", header: "Br;Q=0.5, gzip;q=0.4", expected: "br" },

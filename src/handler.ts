@@ -499,7 +499,13 @@ export class Handler {
     // 4. Representation: a precompressed sidecar, a compressed copy, or identity.
     const fields = head.fields;
     let variant = entry.identity!;
-    const rangeRequested = fields.range !== undefined;
+    // Ranges are for GET only (RFC 9110 section 14.2), served from the
+    // identity bytes: one that will be honoured rules compression out; one
+    // that will be ignored (malformed, or If-Range not matching) does not.
+    const rangeRequested = fields.range !== undefined &&
+      head.method === "GET" &&
+      parseRange(fields.range, variant.found.size).kind !== "none" &&
+      ifRangeMatches(fields.ifRange, variant);
     const coding = negotiateEncoding(
       fields.acceptEncoding,
       this.#codings(entry, rangeRequested),

@@ -63,6 +63,12 @@ export class BoundedCache<V> {
     this.#bytes -= old.bytes;
   }
 
+  /** Removes every entry. */
+  clear(): void {
+    this.#map.clear();
+    this.#bytes = 0;
+  }
+
   /** The number of entries. */
   get size(): number {
     return this.#map.size;

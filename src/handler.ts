@@ -247,6 +247,9 @@ export class Handler {
   #pending = new Map<string, Promise<Entry>>();
   #readyErrors = new Map<StatusCode, Ready>();
   #rootGone = false;
+  /** When the root was last resolved again, and that check while it runs. */
+  #rootChecked = 0;
+  #rootCheck: Promise<void> | null = null;
   #freshness: number;
   #maxCachedFile: number;
   /** Bytes of file contents being read now, and the most allowed at once. */
@@ -294,11 +297,8 @@ export class Handler {
     options: HandlerOptions = {},
   ): Promise<Handler> {
     const resolver = await Resolver.create(root, options);
-    const notFound = options.notFoundPage !== undefined
-      ? await readFileOnce(options.notFoundPage)
-      : await resolver.readOptional("404.html") ??
-        await readFileOnce(new URL("../html/404.html", import.meta.url));
-    return new Handler(resolver, buildErrorPages(notFound), options);
+    const pages = await errorPages(resolver, options.notFoundPage);
+    return new Handler(resolver, pages, options);
   }
 
   /** The real path of the root. */
@@ -732,6 +732,9 @@ export class Handler {
     if (cached !== undefined && time - cached.checked < this.#freshness) {
       return cached;
     }
+    if (time - this.#rootChecked >= this.#freshness) {
+      await this.#checkRoot(time);
+    }
     const sanitized = sanitizeTarget(rawPath);
     if (!sanitized.ok) return undefined;
     let pending = this.#pending.get(rawPath);
@@ -741,6 +744,25 @@ export class Handler {
       pending.finally(() => this.#pending.delete(rawPath)).catch(() => {});
     }
     return await pending;
+  }
+
+  /**
+   * Resolves the root again, at most once per `freshness` (the one check
+   * shared by the requests that arrive meanwhile). When it leads elsewhere
+   * (a deploy switched the symlink), everything learnt is dropped and the
+   * 404 page is built again from the new root.
+   */
+  #checkRoot(time: number): Promise<void> {
+    this.#rootChecked = time;
+    this.#rootCheck ??= (async () => {
+      if (!(await this.#resolver.refreshRoot())) return;
+      this.#entries.clear();
+      if (this.#options.notFoundPage === undefined) {
+        this.#pages = await errorPages(this.#resolver, undefined);
+        this.#readyErrors.clear();
+      }
+    })().catch(() => {}).finally(() => this.#rootCheck = null);
+    return this.#rootCheck;
   }
 
   async #revalidate(
@@ -1009,6 +1031,21 @@ function sameFile(a: FoundFile, b: FoundFile): boolean {
 function sameStamp(a: FileStamp, b: FileStamp): boolean {
   return a.size === b.size && a.mtime === b.mtime && a.ino === b.ino &&
     a.ctime === b.ctime;
+}
+
+/**
+ * The error pages: the `notFoundPage` file, else the root's own `404.html`,
+ * else the built-in `html/404.html`.
+ */
+async function errorPages(
+  resolver: Resolver,
+  notFoundPage: string | undefined,
+): Promise<Map<StatusCode, Uint8Array>> {
+  const notFound = notFoundPage !== undefined
+    ? await readFileOnce(notFoundPage)
+    : await resolver.readOptional("404.html") ??
+      await readFileOnce(new URL("../html/404.html", import.meta.url));
+  return buildErrorPages(notFound);
 }
 
 /** `found` with the stamp of what was actually opened. */

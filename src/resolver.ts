@@ -161,14 +161,16 @@ function failure(error: unknown): Resolution {
 
 /** Resolves request paths to files under one root directory. */
 export class Resolver {
-  /** The real path of the root. */
-  readonly root: string;
+  /** The root as given, made absolute: it may be a symlink that a deploy switches. */
+  readonly given: string;
+  #root: string;
   #dotfiles: boolean;
   #followSymlinks: boolean;
   #index: string;
 
-  private constructor(root: string, options: ResolverOptions) {
-    this.root = root;
+  private constructor(given: string, root: string, options: ResolverOptions) {
+    this.given = given;
+    this.#root = root;
     this.#dotfiles = options.dotfiles ?? false;
     this.#followSymlinks = options.followSymlinks ?? false;
     this.#index = options.index ?? "index.html";
@@ -195,7 +197,30 @@ export class Resolver {
     if (!info.isDirectory) {
       throw new Error(`Cannot serve "${root}": not a directory`);
     }
-    return new Resolver(real, options);
+    return new Resolver(posix.resolve(root), real, options);
+  }
+
+  /** The real path of the root. */
+  get root(): string {
+    return this.#root;
+  }
+
+  /**
+   * Resolves the given root again: true when it now leads to another
+   * directory (a symlink switched to a new release). A root that cannot be
+   * resolved, or is no directory, keeps the last one.
+   */
+  async refreshRoot(): Promise<boolean> {
+    try {
+      const real = await Deno.realPath(this.given);
+      if (real === this.#root || !(await Deno.stat(real)).isDirectory) {
+        return false;
+      }
+      this.#root = real;
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** True while the root is still a directory (it may be removed while serving). */

@@ -1685,6 +1685,42 @@ Deno.test({
 
 Deno.test({
   name:
+    "Handler.handle() follows a root symlink switched to a new release (and its 404 page)",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withTree({
+      "releases/v1/index.html": "release one",
+      "releases/v1/only-v1.txt": "old file",
+      "releases/v1/404.html": "v1 not found",
+      "releases/v2/index.html": "release two",
+      "releases/v2/404.html": "v2 not found",
+    }, async (base) => {
+      await Deno.symlink(`${base}/releases/v1`, `${base}/current`);
+      await withServer(`${base}/current`, { freshness: 50 }, async (port) => {
+        assert.equal((await get(port, "/index.html")).text, "release one");
+        assert.equal((await get(port, "/only-v1.txt")).text, "old file");
+        assert.equal((await get(port, "/nope")).text, "v1 not found");
+        // The deploy: a new symlink renamed over the old one (atomic), then
+        // the old release removed.
+        await Deno.symlink(`${base}/releases/v2`, `${base}/next`);
+        await Deno.rename(`${base}/next`, `${base}/current`);
+        await until(
+          async () => (await get(port, "/index.html")).text === "release two",
+          "the new release to be served",
+          3000,
+        );
+        await Deno.remove(`${base}/releases/v1`, { recursive: true });
+        const gone = await get(port, "/only-v1.txt");
+        assert.equal(gone.status, STATUS_CODE.NotFound);
+        assert.equal(gone.text, "v2 not found");
+        assert.equal((await get(port, "/index.html")).text, "release two");
+      });
+    });
+  },
+});
+
+Deno.test({
+  name:
     "Handler.handle() notices a rewritten and a deleted file after freshness",
   ...SANITIZE,
   async fn(): Promise<void> {

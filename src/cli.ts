@@ -83,6 +83,7 @@ Options:
       --dotfiles          Serve dotfiles (.well-known/ is always served)
       --follow-symlinks   Serve symlinks that point outside ROOT
       --compress          Compress text-like files on the fly (gzip, brotli)
+      --precompressed     Serve FILE.br / FILE.gz for FILE when accepted
       --cache-size MIB    Memory for cached file contents, MiB (default: 64)
       --workers N|auto    Worker threads sharing the port (default: 1)
       --reuse-port        Let other processes listen on the same port
@@ -166,6 +167,7 @@ export function parseCli(
         dotfiles: { type: "boolean" },
         "follow-symlinks": { type: "boolean" },
         compress: { type: "boolean" },
+        precompressed: { type: "boolean" },
         "cache-size": { type: "string" },
         workers: { type: "string" },
         "reuse-port": { type: "boolean" },
@@ -249,6 +251,7 @@ export function parseCli(
         dotfiles: v.dotfiles ?? false,
         followSymlinks: v["follow-symlinks"] ?? false,
         compress: v.compress ?? false,
+        precompressed: v.precompressed ?? false,
         cacheSize: v["cache-size"] === undefined ? undefined : Math.round(
           number("cache-size", v["cache-size"], { min: 0, max: 65536 }) *
             1024 * 1024,

@@ -62,6 +62,8 @@ export interface HandlerOptions {
   dirListing?: boolean;
   /** Compress compressible files on the fly (cached by ETag). */
   compress?: boolean;
+  /** Serve `x.br` / `x.gz` beside `x` for `x` when the client accepts the coding (default false). */
+  precompressed?: boolean;
   /** Bytes of file contents kept in memory (default 64 MiB). */
   cacheSize?: number;
   /** Largest file kept in memory (default 16 MiB). */

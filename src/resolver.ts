@@ -28,6 +28,8 @@ export interface ResolverOptions {
   followSymlinks?: boolean;
   /** The index file of a directory (default "index.html"). */
   index?: string;
+  /** Serve `x.br` / `x.gz` beside `x` for `x` (default false): listings then hide them. */
+  precompressed?: boolean;
 }
 
 /**
@@ -167,6 +169,7 @@ export class Resolver {
   #dotfiles: boolean;
   #followSymlinks: boolean;
   #index: string;
+  #precompressed: boolean;
 
   private constructor(given: string, root: string, options: ResolverOptions) {
     this.given = given;
@@ -174,6 +177,7 @@ export class Resolver {
     this.#dotfiles = options.dotfiles ?? false;
     this.#followSymlinks = options.followSymlinks ?? false;
     this.#index = options.index ?? "index.html";
+    this.#precompressed = options.precompressed ?? false;
   }
 
   /** Opens a root: throws a clear error when it is missing or not a directory. */
@@ -368,11 +372,12 @@ export class Resolver {
     }
   }
 
-  /** Finds the precompressed sidecars (`.br`, `.gz`) of a resolved file, each only when it is a regular file. */
+  /** Finds the precompressed sidecars (`.br`, `.gz`) of a resolved file, each only when it is a regular file; none unless `precompressed`. */
   async sidecars(
     file: FoundFile,
   ): Promise<Partial<Record<ContentCoding, FoundFile>>> {
     const out: Partial<Record<ContentCoding, FoundFile>> = {};
+    if (!this.#precompressed) return out;
     for (const coding of CODINGS) {
       const real = await this.#real(file.path + CODING_SUFFIX[coding]);
       if (typeof real !== "string") continue;
@@ -388,7 +393,8 @@ export class Resolver {
 
   /**
    * Lists a directory for a listing page: regular files and directories only,
-   * dotfiles hidden (unless served), sidecars (`x.br`, `x.gz` beside `x`) hidden.
+   * dotfiles hidden (unless served), sidecars (`x.br`, `x.gz` beside `x`)
+   * hidden when they are served as `x`.
    */
   async list(directory: string): Promise<ListedEntry[]> {
     const names = new Set<string>();
@@ -397,6 +403,7 @@ export class Resolver {
     for (const name of names) {
       if (!this.#dotfiles && name.charCodeAt(0) === 0x2e) continue;
       if (
+        this.#precompressed &&
         CODINGS.some((c) =>
           name.endsWith(CODING_SUFFIX[c]) &&
           names.has(name.slice(0, -CODING_SUFFIX[c].length))

@@ -51,6 +51,7 @@ const FLAGS: { flag: string; value?: string }[] = [
   { flag: "--dotfiles" },
   { flag: "--follow-symlinks" },
   { flag: "--compress" },
+  { flag: "--precompressed" },
   { flag: "--cache-size", value: "8" },
   { flag: "--workers", value: "2" },
   { flag: "--reuse-port" },
@@ -83,6 +84,7 @@ Deno.test({
         dotfiles: false,
         followSymlinks: false,
         compress: false,
+        precompressed: false,
         cacheSize: undefined,
       },
     });
@@ -340,6 +342,7 @@ Deno.test({
       ["--dotfiles", "dotfiles"],
       ["--follow-symlinks", "followSymlinks"],
       ["--compress", "compress"],
+      ["--precompressed", "precompressed"],
     ];
     for (const [flag, key] of cases) {
       const handler = config([flag]).handler;

@@ -882,7 +882,7 @@ Deno.test({
       gzip: new Uint8Array(gz),
       identity: utf8(css),
     };
-    await serveTree(files, {}, async (port) => {
+    await serveTree(files, { precompressed: true }, async (port) => {
       const etags = new Map<string, string>();
       for (const c of cases) {
         const label = `Accept-Encoding: ${c.accept}`;
@@ -986,12 +986,43 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "Handler.handle() treats sidecars as plain files without precompressed: true",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const css = "body { color: teal; }\n".repeat(20);
+    const gz = gzipSync(utf8(css));
+    await serveTree(
+      {
+        "dl/style.css": css,
+        "dl/style.css.gz": gz,
+      },
+      { dirListing: true },
+      async (port) => {
+        const res = await get(port, "/dl/style.css", {
+          "Accept-Encoding": "gzip, br",
+        });
+        assert.equal(res.status, STATUS_CODE.OK);
+        assert.equal(res.headers["content-encoding"], undefined);
+        assert.equal(res.headers["vary"], undefined);
+        assert.equal(res.text, css);
+        const file = await get(port, "/dl/style.css.gz");
+        assert.equal(file.headers["content-type"], "application/gzip");
+        assert.deepEqual(file.body, new Uint8Array(gz));
+        const listing = await get(port, "/dl/");
+        assert.ok(listing.text.includes(">style.css.gz<"), "listed");
+      },
+    );
+  },
+});
+
+Deno.test({
   name: "Handler.handle() does not serve a sidecar whose original is missing",
   ...SANITIZE,
   async fn(): Promise<void> {
     await serveTree(
       { "x.js.gz": gzipSync(utf8("let x = 1;")) },
-      {},
+      { precompressed: true },
       async (port) => {
         for (const accept of ["gzip", "br, gzip", undefined]) {
           const fields: Fields = accept === undefined
@@ -1486,7 +1517,10 @@ Deno.test({
     "Handler.handle() lists directories without an index with dirListing: true",
   ...SANITIZE,
   async fn(): Promise<void> {
-    await serveTree(LISTING_TREE, { dirListing: true }, async (port) => {
+    await serveTree(LISTING_TREE, {
+      dirListing: true,
+      precompressed: true,
+    }, async (port) => {
       const res = await get(port, "/dir/");
       assert.equal(res.status, STATUS_CODE.OK);
       assert.equal(res.headers["content-type"], "text/html; charset=utf-8");
@@ -1977,7 +2011,8 @@ Deno.test({
   ...SANITIZE,
   async fn(): Promise<void> {
     const css = "body { color: red; }\n".repeat(30);
-    await serveTree({ "a.css": css }, { freshness: 50 }, async (port, root) => {
+    const options = { freshness: 50, precompressed: true };
+    await serveTree({ "a.css": css }, options, async (port, root) => {
       const before = await get(port, "/a.css");
       assert.equal(before.headers["vary"], undefined, "no variants yet");
       await Deno.writeFile(`${root}/a.css.gz`, gzipSync(utf8(css)));

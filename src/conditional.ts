@@ -143,6 +143,22 @@ export function evaluatePreconditions(
   return "proceed";
 }
 
+/**
+ * Evaluates If-Match and If-None-Match for GET/HEAD of a representation that
+ * has no validators (a directory listing): only `*` matches it; the date
+ * conditions are ignored (RFC 9110 sections 13.1.1 to 13.1.4).
+ */
+export function evaluateUnvalidated(fields: RequestFields): Precondition {
+  if (fields.ifMatch !== undefined && !listMatches(fields.ifMatch, "", true)) {
+    return "failed";
+  }
+  if (
+    fields.ifNoneMatch !== undefined &&
+    listMatches(fields.ifNoneMatch, "", false)
+  ) return "not-modified";
+  return "proceed";
+}
+
 /** Reports whether an `If-Range` value lets a range request be served as 206 (RFC 9110 section 13.1.5). */
 export function ifRangeMatches(
   ifRange: string | undefined,

@@ -30,6 +30,7 @@ import { contentType, isCompressible } from "./media_types.ts";
 import { BoundedCache } from "./file_cache.ts";
 import {
   evaluatePreconditions,
+  evaluateUnvalidated,
   ifRangeMatches,
   makeEtag,
 } from "./conditional.ts";
@@ -995,6 +996,20 @@ export class Handler {
     } catch {
       return this.error(STATUS_CODE.Forbidden, { head });
     }
+    const fields = "Vary: Accept\r\nCache-Control: no-cache\r\n" + this.#common;
+    // A listing has no validators: only `*` matches it.
+    const precondition = evaluateUnvalidated(head.fields);
+    if (precondition === "failed") {
+      return this.error(STATUS_CODE.PreconditionFailed, { head });
+    }
+    if (precondition === "not-modified") {
+      const bytes = encodeResponse(STATUS_CODE.NotModified, fields, {
+        contentLength: null,
+        close,
+        keepAlive: !close && head.minor === 0,
+      });
+      return replyOf(STATUS_CODE.NotModified, bytes, close);
+    }
     const path = encodePathForDisplay(target);
     const json = head.fields.accept?.includes("application/json") &&
       !head.fields.accept.includes("text/html");
@@ -1006,8 +1021,7 @@ export class Handler {
     const isHead = head.method === "HEAD";
     const bytes = encodeResponse(
       STATUS_CODE.OK,
-      `Content-Type: ${type}\r\nVary: Accept\r\n` +
-        "Cache-Control: no-cache\r\n" + this.#common,
+      `Content-Type: ${type}\r\n${fields}`,
       {
         body: isHead ? undefined : page,
         contentLength: page.length,

@@ -134,6 +134,10 @@ export interface ReadFile extends FileStamp {
   bytes: Uint8Array;
 }
 
+/** A C0 control character or DEL. */
+// deno-lint-ignore no-control-regex
+const CONTROL_CHARACTER = /[\x00-\x1f\x7f]/;
+
 const NOT_FOUND: Resolution = Object.freeze({ kind: "not-found" });
 const FORBIDDEN: Resolution = Object.freeze({ kind: "forbidden" });
 const REDIRECT: Resolution = Object.freeze({ kind: "redirect" });
@@ -393,8 +397,9 @@ export class Resolver {
 
   /**
    * Lists a directory for a listing page: regular files and directories only,
-   * dotfiles hidden (unless served), sidecars (`x.br`, `x.gz` beside `x`)
-   * hidden when they are served as `x`.
+   * dotfiles hidden (unless served), names no request can reach (control
+   * characters) hidden, sidecars (`x.br`, `x.gz` beside `x`) hidden when they
+   * are served as `x`.
    */
   async list(directory: string): Promise<ListedEntry[]> {
     const names = new Set<string>();
@@ -402,6 +407,8 @@ export class Resolver {
     const out: ListedEntry[] = [];
     for (const name of names) {
       if (!this.#dotfiles && name.charCodeAt(0) === 0x2e) continue;
+      // No request can name it (control characters are 400): no dead link.
+      if (CONTROL_CHARACTER.test(name)) continue;
       if (
         this.#precompressed &&
         CODINGS.some((c) =>

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   evaluatePreconditions,
+  evaluateUnvalidated,
   ifRangeMatches,
   makeEtag,
   parseHttpDate,
@@ -207,6 +208,57 @@ for (const { name, fields, expected } of PRECONDITION_CASES) {
     sanitizeResources: true,
     fn(): void {
       assert.equal(evaluatePreconditions(fields, VALIDATORS), expected);
+    },
+  });
+}
+
+/** Preconditions on a representation without validators (a listing). */
+const UNVALIDATED_CASES: PreconditionCase[] = [
+  { name: "proceeds without conditions", fields: {}, expected: "proceed" },
+  {
+    name: "proceeds when If-Match is *",
+    fields: { ifMatch: "*" },
+    expected: "proceed",
+  },
+  {
+    name: "fails when If-Match names a tag",
+    fields: { ifMatch: '"abc"' },
+    expected: "failed",
+  },
+  {
+    name: "fails when If-Match names the empty tag",
+    fields: { ifMatch: '""' },
+    expected: "failed",
+  },
+  {
+    name: "is not modified when If-None-Match is *",
+    fields: { ifNoneMatch: "*" },
+    expected: "not-modified",
+  },
+  {
+    name: "proceeds when If-None-Match names tags",
+    fields: { ifNoneMatch: '"abc", W/"x", ""' },
+    expected: "proceed",
+  },
+  {
+    name: "ignores the date conditions",
+    fields: { ifModifiedSince: AT_1001, ifUnmodifiedSince: AT_999 },
+    expected: "proceed",
+  },
+  {
+    name: "fails on If-Match before If-None-Match",
+    fields: { ifMatch: '"abc"', ifNoneMatch: "*" },
+    expected: "failed",
+  },
+];
+
+for (const { name, fields, expected } of UNVALIDATED_CASES) {
+  Deno.test({
+    name: `evaluateUnvalidated() ${name}`,
+    sanitizeOps: true,
+    sanitizeResources: true,
+    fn(): void {
+      assert.equal(evaluateUnvalidated(fields), expected);
     },
   });
 }

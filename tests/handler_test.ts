@@ -987,6 +987,71 @@ Deno.test({
 
 Deno.test({
   name:
+    "Handler.handle() leaves out of listings the names no request can reach",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const files: Files = {
+      "dir/new\nline.txt": "x",
+      "dir/tab\tname.txt": "x",
+      "dir/del\x7f.txt": "x",
+      "dir/plain.txt": "x",
+    };
+    await serveTree(files, { dirListing: true }, async (port) => {
+      const json = await get(port, "/dir/", { Accept: "application/json" });
+      const names = JSON.parse(json.text).entries.map(
+        (e: { name: string }) => e.name,
+      );
+      assert.deepEqual(names, ["plain.txt"]);
+      const html = (await get(port, "/dir/")).text;
+      assert.ok(html.includes(">plain.txt<"), "plain name listed");
+      assert.ok(!html.includes("line.txt"), "newline name left out");
+    });
+  },
+});
+
+Deno.test({
+  name: "Handler.handle() evaluates preconditions on listings (only * matches)",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await serveTree(
+      { "dir/a.txt": "a" },
+      { dirListing: true },
+      async (port) => {
+        const cases: { fields: Fields; status: number }[] = [
+          { fields: {}, status: STATUS_CODE.OK },
+          { fields: { "If-Match": "*" }, status: STATUS_CODE.OK },
+          {
+            fields: { "If-Match": '"x"' },
+            status: STATUS_CODE.PreconditionFailed,
+          },
+          { fields: { "If-None-Match": "*" }, status: STATUS_CODE.NotModified },
+          { fields: { "If-None-Match": '"x"' }, status: STATUS_CODE.OK },
+          {
+            fields: { "If-Modified-Since": new Date().toUTCString() },
+            status: STATUS_CODE.OK,
+          },
+        ];
+        for (const c of cases) {
+          for (const method of ["GET", "HEAD"] as const) {
+            const label = `${method} ${JSON.stringify(c.fields)}`;
+            const res = method === "GET"
+              ? await get(port, "/dir/", c.fields)
+              : await head(port, "/dir/", c.fields);
+            assert.equal(res.status, c.status, label);
+            if (c.status === STATUS_CODE.NotModified) {
+              assert.equal(res.body.length, 0, label);
+              assert.equal(res.headers["vary"], "Accept", label);
+              assert.equal(res.headers["content-length"], undefined, label);
+            }
+          }
+        }
+      },
+    );
+  },
+});
+
+Deno.test({
+  name:
     "Handler.handle() treats sidecars as plain files without precompressed: true",
   ...SANITIZE,
   async fn(): Promise<void> {

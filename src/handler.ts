@@ -797,8 +797,12 @@ export class Handler {
     const keep = rawPath.length <= MAX_CACHED_PATH;
     if (resolution.kind === "file") {
       const sidecars = await this.#resolver.sidecars(resolution);
+      // Vary only when a coding can really be chosen: a sidecar, or a file
+      // of a size and type that `--compress` compresses.
       entry.varies = sidecars.br !== undefined || sidecars.gzip !== undefined ||
         (this.#options.compress === true &&
+          resolution.size >= MIN_COMPRESS_SIZE &&
+          resolution.size <= MAX_COMPRESS_SIZE &&
           isCompressible(contentType(resolution.name)));
       const old = previous?.varies === entry.varies
         ? previous.identity

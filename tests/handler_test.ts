@@ -1010,6 +1010,46 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "Handler.handle() sends Vary with --compress only for files it would compress",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const files: Files = {
+      "tiny.css": "a{}".repeat(10),
+      "fit.css": "a{}".repeat(100),
+      "photo.png": "x".repeat(1000),
+    };
+    await serveTree(files, { compress: true }, async (port) => {
+      const cases: { path: string; vary: boolean }[] = [
+        { path: "/tiny.css", vary: false },
+        { path: "/fit.css", vary: true },
+        { path: "/photo.png", vary: false },
+      ];
+      for (const c of cases) {
+        for (const accept of [undefined, "gzip"]) {
+          const res = await get(
+            port,
+            c.path,
+            accept === undefined ? {} : { "Accept-Encoding": accept },
+          );
+          const label = `${c.path} ${accept}`;
+          assert.equal(
+            res.headers["vary"],
+            c.vary ? "Accept-Encoding" : undefined,
+            label,
+          );
+          assert.equal(
+            res.headers["content-encoding"],
+            c.vary && accept !== undefined ? "gzip" : undefined,
+            label,
+          );
+        }
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "Handler.handle() evaluates preconditions on listings (only * matches)",
   ...SANITIZE,
   async fn(): Promise<void> {

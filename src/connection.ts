@@ -13,6 +13,7 @@
 import { now } from "./clock.ts";
 import { TIMEOUTS } from "./defaults.ts";
 import {
+  latin1,
   type ParseLimits,
   type ParseOptions,
   parseRequestHead,
@@ -301,7 +302,15 @@ export class Connection {
           const result = parseRequestHead(buf, parseOptions);
           if (result.kind === "partial") break;
           if (result.kind === "error") {
-            await this.#fail(result.status, isHeadRequest(buf, start, end));
+            // The request line is logged when it was whole and valid.
+            const lineEnd = result.lineEnd;
+            await this.#fail(
+              result.status,
+              isHeadRequest(buf, start, end),
+              lineEnd === undefined || options.log === undefined
+                ? ""
+                : latin1(buf, result.lineStart!, lineEnd),
+            );
             return false;
           }
           start += result.consumed;
@@ -495,15 +504,16 @@ export class Connection {
     });
   }
 
-  /** Sends an error page for a request that cannot be framed, then the caller closes. */
   /**
    * Answers an error and closes: `request` is the parsed head, or whether the
    * unparsable request began as a `HEAD` (answered without a body, RFC 9110
-   * section 9.3.2).
+   * section 9.3.2); `line` is the request line to log for an unparsable
+   * request ("" when it could not be parsed either).
    */
   async #fail(
     status: StatusCode,
     request: RequestHead | boolean,
+    line = "",
   ): Promise<void> {
     const parsed = typeof request === "boolean" ? undefined : request;
     const reply = this.#handler.error(status, {
@@ -513,7 +523,7 @@ export class Connection {
     });
     await this.#send(reply);
     this.#record(
-      parsed === undefined ? "" : requestLine(parsed),
+      parsed === undefined ? line : requestLine(parsed),
       status,
       reply.length,
     );

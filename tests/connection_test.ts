@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { type AccessRecord, Connection } from "../src/connection.ts";
 import { ALLOWED_METHODS, Handler } from "../src/handler.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
+import { formatCommonLog } from "../src/log.ts";
 import {
   bytes,
   concatBytes,
@@ -1423,5 +1424,45 @@ Deno.test({
       "GET /a.txt HTTP/1.1 200 14",
       "GET /b.txt HTTP/1.1 408 0",
     ]);
+  },
+});
+
+Deno.test({
+  name:
+    "Connection logs the request line of a request rejected after it, and - when the line itself is bad",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const fields = Array.from({ length: 101 }, (_, i) => `X-${i}: v\r\n`);
+    const cases: [string, number, string][] = [
+      [
+        `GET /many HTTP/1.1\r\nHost: x\r\n${fields.join("")}\r\n`,
+        431,
+        "GET /many HTTP/1.1",
+      ],
+      ["GET /nohost HTTP/1.1\r\n\r\n", 400, "GET /nohost HTTP/1.1"],
+      ["HEAD /h HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "HEAD /h HTTP/1.1"],
+      ["GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, ""],
+      ["G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, ""],
+    ];
+    const { records, log } = recordLog();
+    await withServer(FILES, { server: { log } }, async ({ port }) => {
+      for (const [request, status] of cases) {
+        const { responses, closed } = await exchange(port, request, {
+          head: [request.startsWith("HEAD")],
+        });
+        assert.equal(responses[0].status, status, request);
+        assert.equal(closed, true);
+      }
+      await until(() => records.length === cases.length, "every record");
+    });
+    assert.deepEqual(
+      records.map((r) => [r.request, r.status]).sort(),
+      cases.map(([, status, line]) => [line, status]).sort(),
+    );
+    for (const record of records) {
+      if (record.request === "") {
+        assert.match(formatCommonLog(record), / "-" \d{3} \d+$/);
+      }
+    }
   },
 });

@@ -13,6 +13,7 @@
 import { now } from "./clock.ts";
 import { TIMEOUTS } from "./defaults.ts";
 import {
+  latin1,
   type ParseLimits,
   type ParseOptions,
   parseRequestHead,
@@ -163,6 +164,17 @@ export class Connection {
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
   #records: AccessRecord[] = [];
+  /** Where each record's response ends in the bytes of its batch (see `#sent`). */
+  #ends: number[] = [];
+  /**
+   * Bytes of the current batch of responses that the socket accepted, for
+   * the log of a response cut off. Counted by `#write` (a batch written by
+   * the loop's one-write fast path is logged at once, so it needs none);
+   * reset when the batch's records are logged.
+   */
+  #sent = 0;
+  /** Closed by the server's sweep: its deadline passed. */
+  #expired = false;
   #buf: Uint8Array = bufferPool.pop() ?? new Uint8Array(INITIAL_BUFFER);
   /** What this connection adds to `pendingHeads` now. */
   #heldHead = 0;
@@ -200,6 +212,12 @@ export class Connection {
     }
   }
 
+  /** Closes the socket because the deadline passed (the header, idle or send timeout). */
+  expire(): void {
+    this.#expired = true;
+    this.close();
+  }
+
   /** Finishes the response in progress, if any, then closes. */
   drain(): void {
     this.#draining = true;
@@ -212,6 +230,7 @@ export class Connection {
       if (!(await this.#loop())) await this.#linger();
     } catch {
       // reset, broken pipe, or closed by the sweep: only this connection ends
+      this.#cutOff();
     } finally {
       this.#releaseHead();
       this.#flushLog();
@@ -283,7 +302,15 @@ export class Connection {
           const result = parseRequestHead(buf, parseOptions);
           if (result.kind === "partial") break;
           if (result.kind === "error") {
-            await this.#fail(result.status, isHeadRequest(buf, start, end));
+            // The request line is logged when it was whole and valid.
+            const lineEnd = result.lineEnd;
+            await this.#fail(
+              result.status,
+              isHeadRequest(buf, start, end),
+              lineEnd === undefined || options.log === undefined
+                ? ""
+                : latin1(buf, result.lineStart!, lineEnd),
+            );
             return false;
           }
           start += result.consumed;
@@ -327,7 +354,7 @@ export class Connection {
         const answer = this.#answer(head);
         const reply = answer instanceof Promise ? await answer : answer;
         if (reply.file === null) this.#queueReply(reply);
-        else await this.#send(reply, head);
+        else await this.#sendFile(reply, head);
         if (this.#options.log !== undefined) {
           this.#record(requestLine(head), reply.status, reply.length);
         }
@@ -347,8 +374,13 @@ export class Connection {
         this.#pendingBytes = 0;
         this.deadline = now() + this.#sendTimeout;
         const n = await this.#conn.write(only);
-        if (n < only.length) await this.#write(only.subarray(n));
+        if (n < only.length) {
+          this.#sent += n;
+          await this.#write(only.subarray(n));
+        }
       } else if (pending.length > 0) await this.#flush();
+      // Every response of the batch is out: log them.
+      this.#flushLog();
       if (this.#draining && waiting === null) return false;
 
       // Make room, then read more.
@@ -384,9 +416,17 @@ export class Connection {
         headStarted = true;
         this.deadline = headDeadline = time + headerTimeout;
       } // else a head (or a new connection) is in progress: keep its deadline
-      this.#flushLog();
-      const n = await this.#conn.read(end === 0 ? buf : buf.subarray(end));
-      if (n === null) return true;
+      let n: number | null;
+      try {
+        n = await this.#conn.read(end === 0 ? buf : buf.subarray(end));
+      } catch (error) {
+        if (!empty) this.#timedOut(waiting);
+        throw error;
+      }
+      if (n === null) {
+        if (!empty) this.#timedOut(waiting);
+        return true;
+      }
       this.#idle = false;
       if (empty && !headStarted) {
         headStarted = true;
@@ -419,6 +459,32 @@ export class Connection {
     }
   }
 
+  /**
+   * Logs a 408 for a request the header timeout cut off after some of it had
+   * arrived (as nginx does): its request line when its head was whole (its
+   * body was late), else "-". Idle connections are not logged.
+   */
+  #timedOut(waiting: RequestHead | null): void {
+    if (!this.#expired) return;
+    this.#record(
+      waiting === null ? "" : requestLine(waiting),
+      STATUS_CODE.RequestTimeout,
+      0,
+    );
+  }
+
+  /** Streams a reply with file parts; a response cut off (the client left, the shutdown grace ended, the file failed) is logged with the body bytes sent. */
+  async #sendFile(reply: Reply, head: RequestHead): Promise<void> {
+    const end = this.#sent + this.#pendingBytes + reply.head.length +
+      reply.length;
+    try {
+      await this.#send(reply, head);
+    } catch (error) {
+      this.#record(requestLine(head), reply.status, reply.length, end);
+      throw error;
+    }
+  }
+
   /** Asks the handler; an unexpected failure there is a 500 and a close. */
   #answer(head: RequestHead): Reply | Promise<Reply> {
     try {
@@ -438,15 +504,16 @@ export class Connection {
     });
   }
 
-  /** Sends an error page for a request that cannot be framed, then the caller closes. */
   /**
    * Answers an error and closes: `request` is the parsed head, or whether the
    * unparsable request began as a `HEAD` (answered without a body, RFC 9110
-   * section 9.3.2).
+   * section 9.3.2); `line` is the request line to log for an unparsable
+   * request ("" when it could not be parsed either).
    */
   async #fail(
     status: StatusCode,
     request: RequestHead | boolean,
+    line = "",
   ): Promise<void> {
     const parsed = typeof request === "boolean" ? undefined : request;
     const reply = this.#handler.error(status, {
@@ -456,7 +523,7 @@ export class Connection {
     });
     await this.#send(reply);
     this.#record(
-      parsed === undefined ? "" : requestLine(parsed),
+      parsed === undefined ? line : requestLine(parsed),
       status,
       reply.length,
     );
@@ -534,9 +601,11 @@ export class Connection {
     while (at < bytes.length) {
       this.deadline = now() + sendTimeout;
       const end = Math.min(bytes.length, at + WRITE_SLICE);
-      at += await this.#conn.write(
+      const n = await this.#conn.write(
         at === 0 && end === bytes.length ? bytes : bytes.subarray(at, end),
       );
+      at += n;
+      this.#sent += n;
     }
   }
 
@@ -584,7 +653,13 @@ export class Connection {
     return new Error(message);
   }
 
-  #record(request: string, status: StatusCode, length: number): void {
+  /** Keeps a record for the log; `end` is where its response ends in the batch's bytes (by default: after what is queued now). */
+  #record(
+    request: string,
+    status: StatusCode,
+    length: number,
+    end: number = this.#sent + this.#pendingBytes,
+  ): void {
     if (this.#options.log === undefined) return;
     this.#records.push({
       remote: (this.#conn.remoteAddr as Deno.NetAddr).hostname ?? "-",
@@ -593,13 +668,33 @@ export class Connection {
       status,
       length,
     });
+    this.#ends.push(end);
+  }
+
+  /**
+   * After a failed write: each response of the batch that did not go out
+   * whole is logged with the body bytes that did (a body ends its response,
+   * so the bytes missing are the body's last ones).
+   */
+  #cutOff(): void {
+    const records = this.#records;
+    const sent = this.#sent;
+    for (let i = 0; i < records.length; i++) {
+      const missing = this.#ends[i] - sent;
+      if (missing > 0) {
+        records[i].length = Math.max(0, records[i].length - missing);
+      }
+    }
   }
 
   #flushLog(): void {
     const log = this.#options.log;
-    if (log === undefined || this.#records.length === 0) return;
+    if (log === undefined) return;
+    this.#sent = 0;
+    if (this.#records.length === 0) return;
     for (const record of this.#records) log(record);
     this.#records = [];
+    this.#ends.length = 0;
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * Logging: the access log in Common Log Format, written to stdout in batches,
- * and one-line messages on stderr.
+ * Logging: the access log in Common Log Format, written to stdout in batches
+ * that never block the thread, and one-line messages on stderr.
  *
  * @module
  */
@@ -57,66 +57,208 @@ export function formatCommonLog(record: AccessRecord): string {
     `${record.status} ${record.length === 0 ? "-" : record.length}`;
 }
 
+/** Where the access log goes: `write` resolves with the bytes written, as `Deno.stdout.write` does. */
+export interface LogWriter {
+  /** Writes some of `p`; resolves with how many bytes were written. */
+  write(p: Uint8Array): Promise<number>;
+}
+
+/** Defaults of {@linkcode AccessLogOptions}. */
+export const ACCESS_LOG_DEFAULTS = {
+  /** Buffered bytes that trigger a write. */
+  flushBytes: 16 * 1024,
+  /** Longest time a line waits in the buffer, in ms. */
+  flushInterval: 200,
+  /** Most bytes of log text waiting or being written; past it lines are dropped and counted. */
+  maxPending: 1024 * 1024,
+  /** How long {@linkcode AccessLog.close} waits for the writes to end, in ms. */
+  closeWait: 2000,
+} as const;
+
 /** Options of {@linkcode AccessLog}. */
 export interface AccessLogOptions {
   /** Where lines go (default: stdout). */
-  writer?: { writeSync(p: Uint8Array): number };
+  writer?: LogWriter;
   /** Buffered bytes that trigger a write (default 16 KiB). */
   flushBytes?: number;
   /** Longest time a line waits in the buffer, in ms (default 200). */
   flushInterval?: number;
+  /** Most bytes of log text waiting or being written (default 1 MiB); past it lines are dropped and counted. */
+  maxPending?: number;
+  /** Receives the one-line message that says how many lines were dropped, once the writer has caught up (default: stderr, without waiting); {@linkcode AccessLog.close} waits for a promise it returns. */
+  onDropped?: (message: string) => void | Promise<void>;
 }
 
-/** A batched Common Log Format writer. */
+/** The message that reports `count` dropped lines. */
+export function droppedMessage(count: number): string {
+  return `Dropped ${count} access log ${
+    count === 1 ? "line" : "lines"
+  }: stdout is not being read`;
+}
+
+/**
+ * A batched Common Log Format writer that never blocks its thread: lines are
+ * written asynchronously, at most `maxPending` bytes of them wait, and lines
+ * past that are dropped and counted (a reader that stopped reading must not
+ * stall serving). Once the writer has caught up, one message says how many
+ * were dropped. A writer that fails (a pipe whose reader went away) loses the
+ * lines of that write, silently.
+ */
 export class AccessLog {
-  #writer: { writeSync(p: Uint8Array): number };
+  #writer: LogWriter;
   #lines: string[] = [];
+  /** Bytes in `#lines`. */
   #bytes = 0;
+  /** Bytes and lines of the write in progress. */
+  #writingBytes = 0;
+  #writingLines = 0;
+  #busy = false;
+  /** A flush was asked for while a write was in progress. */
+  #again = false;
+  #dropped = 0;
   #flushBytes: number;
   #flushInterval: number;
+  #maxPending: number;
+  #onDropped: (message: string) => void | Promise<void>;
+  #closing = false;
   #timer = 0;
+  #idleWaiters: (() => void)[] = [];
   #encoder = new TextEncoder();
 
   /** Creates a log writing to `options.writer` (default stdout). */
   constructor(options: AccessLogOptions = {}) {
     this.#writer = options.writer ?? Deno.stdout;
-    this.#flushBytes = options.flushBytes ?? 16384;
-    this.#flushInterval = options.flushInterval ?? 200;
+    this.#flushBytes = options.flushBytes ?? ACCESS_LOG_DEFAULTS.flushBytes;
+    this.#flushInterval = options.flushInterval ??
+      ACCESS_LOG_DEFAULTS.flushInterval;
+    this.#maxPending = options.maxPending ?? ACCESS_LOG_DEFAULTS.maxPending;
+    this.#onDropped = options.onDropped ?? logErrorLater;
   }
 
-  /** Adds one record; it is written within `flushInterval` ms. */
+  /** Lines dropped since the last report. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Adds one record; it is written within `flushInterval` ms, or dropped and counted when `maxPending` bytes already wait. */
   write(record: AccessRecord): void {
+    if (this.#bytes + this.#writingBytes >= this.#maxPending) {
+      this.#dropped++;
+      return;
+    }
     const line = formatCommonLog(record) + "\n";
     this.#lines.push(line);
     this.#bytes += line.length;
     if (this.#bytes >= this.#flushBytes) this.flush();
-    else if (this.#timer === 0) {
-      this.#timer = setTimeout(
-        () => this.flush(),
-        this.#flushInterval,
-      ) as unknown as number; // node:zlib's types retype timers elsewhere
-      Deno.unrefTimer(this.#timer);
-    }
+    else if (this.#timer === 0) this.#arm();
   }
 
-  /** Writes every buffered line now. */
+  #arm(): void {
+    this.#timer = setTimeout(
+      () => this.flush(),
+      this.#flushInterval,
+    ) as unknown as number; // node:zlib's types retype timers elsewhere
+    Deno.unrefTimer(this.#timer);
+  }
+
+  /** Starts writing every buffered line now (after the write in progress, if any). */
   flush(): void {
     if (this.#timer !== 0) {
       clearTimeout(this.#timer);
       this.#timer = 0;
     }
     if (this.#lines.length === 0) return;
-    const bytes = this.#encoder.encode(this.#lines.join(""));
-    this.#lines = [];
-    this.#bytes = 0;
-    let at = 0;
-    try {
-      while (at < bytes.length) {
-        at += this.#writer.writeSync(bytes.subarray(at));
-      }
-    } catch {
-      // stdout closed (a pipe whose reader went away): drop the log
+    if (this.#busy) {
+      this.#again = true;
+      return;
     }
+    this.#busy = true;
+    this.#drain();
+  }
+
+  /** Writes batches until what is left waits for the timer; never rejects. */
+  async #drain(): Promise<void> {
+    do {
+      this.#again = false;
+      const text = this.#lines.join("");
+      this.#writingBytes = this.#bytes;
+      this.#writingLines = this.#lines.length;
+      this.#lines = [];
+      this.#bytes = 0;
+      const bytes = this.#encoder.encode(text);
+      try {
+        let at = 0;
+        while (at < bytes.length) {
+          at += await this.#writer.write(bytes.subarray(at));
+        }
+      } catch {
+        // stdout closed (a pipe whose reader went away): drop these lines
+      }
+      this.#writingBytes = 0;
+      this.#writingLines = 0;
+    } while (
+      this.#lines.length > 0 &&
+      (this.#again || this.#closing || this.#bytes >= this.#flushBytes)
+    );
+    this.#busy = false;
+    if (this.#lines.length > 0 && this.#timer === 0) this.#arm();
+    this.#report();
+    for (const wake of this.#idleWaiters.splice(0)) wake();
+  }
+
+  #report(): void | Promise<void> {
+    if (this.#dropped === 0) return;
+    const message = droppedMessage(this.#dropped);
+    this.#dropped = 0;
+    return this.#onDropped(message);
+  }
+
+  /**
+   * Writes every buffered line and waits up to `options.wait` ms (default
+   * {@linkcode ACCESS_LOG_DEFAULTS}`.closeWait`) for the writes to end; lines
+   * still unwritten then count as dropped. Reports what was dropped.
+   */
+  async close(options: { wait?: number } = {}): Promise<void> {
+    const deadline = Date.now() +
+      (options.wait ?? ACCESS_LOG_DEFAULTS.closeWait);
+    this.#closing = true;
+    this.flush();
+    if (this.#busy) {
+      await within(
+        new Promise<void>((resolve) => this.#idleWaiters.push(resolve)),
+        deadline - Date.now(),
+      );
+    }
+    if (this.#busy) {
+      // The writer is stuck: give up on what it holds and what waits.
+      this.#dropped += this.#writingLines + this.#lines.length;
+      this.#writingLines = 0;
+      this.#lines = [];
+      this.#bytes = 0;
+    }
+    if (this.#timer !== 0) {
+      clearTimeout(this.#timer);
+      this.#timer = 0;
+    }
+    const reported = this.#report();
+    if (reported !== undefined) {
+      await within(reported, Math.max(0, deadline - Date.now()));
+    }
+  }
+}
+
+/** Resolves when `promise` settles or after `ms`, whichever is first; clears its timer. */
+async function within(promise: Promise<void>, ms: number): Promise<void> {
+  let timer = 0;
+  try {
+    await Promise.race([
+      promise.catch(() => {}),
+      new Promise<void>((resolve) =>
+        timer = setTimeout(resolve, ms) as unknown as number
+      ),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -124,6 +266,18 @@ export class AccessLog {
 export function logError(message: string): void {
   try {
     Deno.stderr.writeSync(new TextEncoder().encode(message + "\n"));
+  } catch {
+    // stderr closed
+  }
+}
+
+/** Prints one line on stderr without blocking the thread (a serving thread must never wait on a full pipe); resolves once written. */
+export async function logErrorLater(message: string): Promise<void> {
+  const bytes = new TextEncoder().encode(message + "\n");
+  try {
+    for (let at = 0; at < bytes.length;) {
+      at += await Deno.stderr.write(bytes.subarray(at));
+    }
   } catch {
     // stderr closed
   }

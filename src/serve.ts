@@ -8,7 +8,7 @@
 import type { ServeConfig } from "./cli.ts";
 import { Handler } from "./handler.ts";
 import { Server } from "./server.ts";
-import { AccessLog, logError } from "./log.ts";
+import { AccessLog, logError, logErrorLater } from "./log.ts";
 
 /** A running static-srv. */
 export interface Running {
@@ -64,7 +64,11 @@ export async function serve(
     ...config.handler,
     onError: (message) => logError(`static-srv: ${message}`),
   });
-  const log = config.quiet ? undefined : new AccessLog();
+  // Written asynchronously and bounded: a stdout nobody reads costs log
+  // lines (counted and reported on stderr), never a stalled thread.
+  const log = config.quiet ? undefined : new AccessLog({
+    onDropped: (message) => logErrorLater(`static-srv: ${message}`),
+  });
   let server: Server;
   try {
     server = Server.listen(handler, {
@@ -100,10 +104,7 @@ export async function serve(
     port: server.addr.port,
     root: handler.root,
     stop(): void {
-      stopping ??= server.shutdown().finally(() => {
-        log?.flush();
-        done();
-      });
+      stopping ??= server.shutdown().finally(() => log?.close()).finally(done);
     },
     stopped,
   };

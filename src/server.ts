@@ -5,7 +5,7 @@
  * @module
  */
 
-import { holdClock } from "./clock.ts";
+import { holdClock, now } from "./clock.ts";
 import { SERVER_DEFAULTS } from "./defaults.ts";
 import { Connection, type ConnectionOptions } from "./connection.ts";
 import type { Handler } from "./handler.ts";
@@ -153,13 +153,24 @@ export class Server {
     }
   }
 
-  /** Answers 503 to a connection over the limit and closes it. */
+  /** Answers 503 to a connection over the limit, logs it (request "-") and closes it. */
   #refuse(conn: Deno.TcpConn): void {
     const reply = this.#handler.error(STATUS_CODE.ServiceUnavailable, {
       close: true,
       fields: "Retry-After: 1\r\n",
     });
-    conn.write(reply.head).catch(() => {}).finally(() => {
+    // The reply is one piece, its body last.
+    conn.write(reply.head).catch(() => 0).then((n) => {
+      const log = this.#options.log;
+      if (log !== undefined) {
+        log({
+          remote: conn.remoteAddr.hostname ?? "-",
+          time: now(),
+          request: "",
+          status: reply.status,
+          length: Math.max(0, reply.length - (reply.head.length - n)),
+        });
+      }
       try {
         conn.close();
       } catch {
@@ -170,9 +181,9 @@ export class Server {
 
   /** Closes every connection whose deadline has passed. */
   #expire(): void {
-    const now = Date.now();
+    const time = Date.now();
     for (const connection of this.#connections.all()) {
-      if (connection.deadline < now) connection.close();
+      if (connection.deadline < time) connection.expire();
     }
   }
 

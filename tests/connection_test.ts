@@ -7,14 +7,16 @@
  */
 
 import assert from "node:assert/strict";
-import { Connection } from "../src/connection.ts";
+import { type AccessRecord, Connection } from "../src/connection.ts";
 import { ALLOWED_METHODS, Handler } from "../src/handler.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
+import { formatCommonLog } from "../src/log.ts";
 import {
   bytes,
   concatBytes,
   connect,
   exchange,
+  findHeadEnd,
   get,
   getOn,
   randomBytes,
@@ -1311,5 +1313,156 @@ Deno.test({
         );
       }
     });
+  },
+});
+
+// --- access log ------------------------------------------------------------
+
+/** A `log` option that keeps every record, and the records. */
+function recordLog(): {
+  records: AccessRecord[];
+  log: (record: AccessRecord) => void;
+} {
+  const records: AccessRecord[] = [];
+  return { records, log: (record) => void records.push(record) };
+}
+
+Deno.test({
+  name:
+    "Connection logs a response cut off by the client with its status and the body bytes sent",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    const { records, log } = recordLog();
+    const files = {
+      ...FILES,
+      "big.bin": new Uint8Array(BIG_SIZE), // streamed from disk
+      "mid.bin": new Uint8Array(8 * MiB), // sent from memory once cached
+    };
+    await withServer(files, { server: { log } }, async ({ port }) => {
+      for (
+        const [name, size] of [["big.bin", BIG_SIZE], [
+          "mid.bin",
+          8 * MiB,
+        ]] as const
+      ) {
+        await t.step(name, async () => {
+          records.length = 0;
+          const conn = await connect(port);
+          let received = 0;
+          try {
+            await writeAll(conn, bytes(get(`/a.txt`) + get(`/${name}`)));
+            // The first response whole, then 1 MiB of the second, then leave.
+            let buf: Uint8Array = new Uint8Array(0);
+            let second = -1;
+            for (let i = 0; i < 10_000 && received < MiB; i++) {
+              const chunk = new Uint8Array(65536);
+              const n = await withTimeout(conn.read(chunk), 5000, "a read");
+              assert.ok(n !== null, "closed early");
+              if (second < 0) {
+                buf = concatBytes([buf, chunk.subarray(0, n)]);
+                const first = findHeadEnd(buf);
+                if (first < 0) continue;
+                second = findHeadEnd(buf, first + FILES["a.txt"].length);
+                if (second >= 0) received = buf.length - second;
+              } else received += n;
+            }
+            assert.ok(received >= MiB, `received ${received}`);
+          } finally {
+            conn.close(); // unread bytes: a reset
+          }
+          await until(
+            () => records.some((r) => r.request === `GET /${name} HTTP/1.1`),
+            `the record of /${name}`,
+          );
+          assert.equal(records[0].request, "GET /a.txt HTTP/1.1");
+          assert.equal(records[0].length, FILES["a.txt"].length);
+          const cut = records[1];
+          assert.equal(cut.status, STATUS_CODE.OK);
+          assert.ok(
+            cut.length >= received && cut.length < size,
+            `logged ${cut.length} body bytes, received ${received} of ${size}`,
+          );
+        });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Connection logs a 408 when the header timeout cuts off part of a request, and nothing for idle connections",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const { records, log } = recordLog();
+    await withServer(FILES, { server: { ...TINY, log } }, async ({ port }) => {
+      const conns = await Promise.all([1, 2, 3, 4].map(() => connect(port)));
+      try {
+        const [partial, silent, idle, body] = conns;
+        // Part of a head; nothing at all; a whole request, then idle; a
+        // whole head whose body never comes.
+        await writeAll(partial, bytes("GET /a.txt HTTP/1.1\r\nHost: x\r\n"));
+        await writeAll(idle, bytes(get("/a.txt")));
+        assertFile(await new ResponseReader(idle).read(), "a.txt");
+        await writeAll(
+          body,
+          bytes(
+            "GET /b.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+          ),
+        );
+        for (const conn of conns) await waitClosed(conn);
+        assert.ok(silent !== undefined);
+      } finally {
+        for (const conn of conns) conn.close();
+      }
+      await until(() => records.length >= 3, "three records");
+    });
+    // The server is shut down: every record is in.
+    const lines = records.map((r) => `${r.request} ${r.status} ${r.length}`)
+      .sort();
+    assert.deepEqual(lines, [
+      " 408 0",
+      "GET /a.txt HTTP/1.1 200 14",
+      "GET /b.txt HTTP/1.1 408 0",
+    ]);
+  },
+});
+
+Deno.test({
+  name:
+    "Connection logs the request line of a request rejected after it, and - when the line itself is bad",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const fields = Array.from({ length: 101 }, (_, i) => `X-${i}: v\r\n`);
+    const cases: [string, number, string][] = [
+      [
+        `GET /many HTTP/1.1\r\nHost: x\r\n${fields.join("")}\r\n`,
+        431,
+        "GET /many HTTP/1.1",
+      ],
+      ["GET /nohost HTTP/1.1\r\n\r\n", 400, "GET /nohost HTTP/1.1"],
+      ["HEAD /h HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "HEAD /h HTTP/1.1"],
+      ["GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, ""],
+      ["G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, ""],
+    ];
+    const { records, log } = recordLog();
+    await withServer(FILES, { server: { log } }, async ({ port }) => {
+      for (const [request, status] of cases) {
+        const { responses, closed } = await exchange(port, request, {
+          head: [request.startsWith("HEAD")],
+        });
+        assert.equal(responses[0].status, status, request);
+        assert.equal(closed, true);
+      }
+      await until(() => records.length === cases.length, "every record");
+    });
+    assert.deepEqual(
+      records.map((r) => [r.request, r.status]).sort(),
+      cases.map(([, status, line]) => [line, status]).sort(),
+    );
+    for (const record of records) {
+      if (record.request === "") {
+        assert.match(formatCommonLog(record), / "-" \d{3} \d+$/);
+      }
+    }
   },
 });

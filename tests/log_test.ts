@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import {
   AccessLog,
   clfTime,
+  droppedMessage,
   escapeLogText,
   formatCommonLog,
 } from "../src/log.ts";
 import type { AccessRecord } from "../src/connection.ts";
-import { SANITIZE, sleep } from "./test_util.ts";
+import { SANITIZE, until } from "./test_util.ts";
 
 const decoder = new TextDecoder();
 
@@ -24,16 +25,29 @@ function record(overrides: Partial<AccessRecord> = {}): AccessRecord {
   };
 }
 
-/** A writer that keeps what it is given; `max` bytes per call at most. */
+/**
+ * A writer that keeps what it is given, `max` bytes per call at most. While
+ * `stuck`, a write waits until `release()` (as on a pipe nobody reads).
+ */
 class FakeWriter {
   chunks: Uint8Array[] = [];
   calls = 0;
+  stuck = false;
+  #waiting: (() => void)[] = [];
   constructor(readonly max = Infinity) {}
-  writeSync(p: Uint8Array): number {
+  async write(p: Uint8Array): Promise<number> {
     this.calls++;
+    if (this.stuck) {
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    }
     const n = Math.min(p.length, this.max);
     this.chunks.push(p.slice(0, n));
     return n;
+  }
+  /** Lets the waiting writes (and every later one) through. */
+  release(): void {
+    this.stuck = false;
+    for (const wake of this.#waiting.splice(0)) wake();
   }
   get text(): string {
     return this.chunks.map((c) => decoder.decode(c)).join("");
@@ -143,7 +157,7 @@ Deno.test({
 Deno.test({
   name: "AccessLog writes buffered lines on flush()",
   ...SANITIZE,
-  fn(): void {
+  async fn(): Promise<void> {
     const writer = new FakeWriter();
     const log = new AccessLog({ writer });
     try {
@@ -160,7 +174,7 @@ Deno.test({
       log.flush(); // nothing buffered: no write
       assert.equal(writer.calls, 1);
     } finally {
-      log.flush();
+      await log.close();
     }
   },
 });
@@ -168,7 +182,7 @@ Deno.test({
 Deno.test({
   name: "AccessLog writes once the buffer reaches flushBytes",
   ...SANITIZE,
-  fn(): void {
+  async fn(): Promise<void> {
     const writer = new FakeWriter();
     const line = formatCommonLog(record()) + "\n";
     const log = new AccessLog({ writer, flushBytes: line.length * 3 });
@@ -181,57 +195,64 @@ Deno.test({
       assert.equal(writer.text, line.repeat(3));
       log.write(record());
       assert.equal(writer.calls, 1);
-      log.flush();
-      assert.equal(writer.text, line.repeat(4));
     } finally {
-      log.flush();
+      await log.close();
     }
+    assert.equal(writer.text, line.repeat(4));
   },
 });
 
 Deno.test({
   name: "AccessLog finishes partial writes",
   ...SANITIZE,
-  fn(): void {
+  async fn(): Promise<void> {
     const writer = new FakeWriter(7);
     const log = new AccessLog({ writer });
     try {
       for (let i = 0; i < 3; i++) log.write(record({ length: i + 1 }));
-      log.flush();
-      assert.equal(
-        writer.text,
-        [1, 2, 3].map((n) => formatCommonLog(record({ length: n })) + "\n")
-          .join(""),
-      );
-      assert.ok(writer.calls > 1);
     } finally {
-      log.flush();
+      await log.close();
     }
+    assert.equal(
+      writer.text,
+      [1, 2, 3].map((n) => formatCommonLog(record({ length: n })) + "\n")
+        .join(""),
+    );
+    assert.ok(writer.calls > 1);
   },
 });
 
 Deno.test({
-  name: "AccessLog drops lines when the writer throws",
+  name: "AccessLog drops lines silently when the writer fails",
   ...SANITIZE,
-  fn(): void {
+  async fn(): Promise<void> {
     let calls = 0;
+    const reports: string[] = [];
     const log = new AccessLog({
       writer: {
-        writeSync(): number {
+        write(): Promise<number> {
           calls++;
-          throw new Deno.errors.BrokenPipe("closed");
+          return Promise.reject(new Deno.errors.BrokenPipe("closed"));
         },
+      },
+      onDropped: (message) => {
+        reports.push(message);
       },
     });
     try {
       log.write(record());
       log.flush();
       assert.equal(calls, 1);
-      log.flush(); // the dropped lines are not retried
+      log.flush(); // the lost lines are not retried
       assert.equal(calls, 1);
+      // A later line is tried again (the reader may come back).
+      log.write(record());
     } finally {
-      log.flush();
+      await log.close();
     }
+    assert.equal(calls, 2);
+    // A reader that went away is not one that does not read: no report.
+    assert.deepEqual(reports, []);
   },
 });
 
@@ -243,12 +264,99 @@ Deno.test({
     const log = new AccessLog({ writer, flushInterval: 5 });
     try {
       log.write(record());
-      for (let i = 0; i < 500 && writer.calls === 0; i++) {
-        await sleep(10);
-      }
+      await until(() => writer.calls > 0, "the timed write");
       assert.equal(writer.text, formatCommonLog(record()) + "\n");
     } finally {
-      log.flush();
+      await log.close();
     }
+  },
+});
+
+Deno.test({
+  name:
+    "AccessLog drops lines past maxPending while its writer is stuck, and reports them once it catches up",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const writer = new FakeWriter();
+    writer.stuck = true;
+    const reports: string[] = [];
+    const line = (n: number): string =>
+      formatCommonLog(record({ length: 1000 + n })) + "\n";
+    const log = new AccessLog({
+      writer,
+      flushBytes: 1, // every line is written at once
+      maxPending: line(0).length * 4,
+      onDropped: (message) => {
+        reports.push(message);
+      },
+    });
+    try {
+      // The first line is being written (and stuck), the next three wait,
+      // and the bound is reached: the rest are dropped and counted, and
+      // nothing waits on the writer.
+      for (let n = 0; n < 10; n++) log.write(record({ length: 1000 + n }));
+      assert.equal(writer.calls, 1);
+      assert.equal(log.dropped, 6);
+      assert.deepEqual(reports, []);
+
+      writer.release();
+      await until(() => reports.length > 0, "the report");
+      assert.deepEqual(reports, [
+        "Dropped 6 access log lines: stdout is not being read",
+      ]);
+      assert.equal(writer.text, [0, 1, 2, 3].map(line).join(""));
+      assert.equal(log.dropped, 0);
+
+      // Caught up: lines are written again, and nothing more is reported.
+      log.write(record({ length: 1010 }));
+      await until(() => writer.text.endsWith(line(10)), "the next line");
+    } finally {
+      await log.close();
+    }
+    assert.equal(reports.length, 1);
+  },
+});
+
+Deno.test({
+  name:
+    "AccessLog.close() gives up on a stuck writer after its wait and reports the lines it held",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const writer = new FakeWriter();
+    writer.stuck = true;
+    const reports: string[] = [];
+    const log = new AccessLog({
+      writer,
+      onDropped: (message) => {
+        reports.push(message);
+      },
+    });
+    try {
+      log.write(record());
+      log.flush(); // stuck with one line
+      log.write(record());
+      log.write(record());
+      await log.close({ wait: 50 });
+      assert.deepEqual(reports, [
+        "Dropped 3 access log lines: stdout is not being read",
+      ]);
+    } finally {
+      writer.release();
+    }
+  },
+});
+
+Deno.test({
+  name: "droppedMessage() counts lines in the project's message style",
+  ...SANITIZE,
+  fn(): void {
+    assert.equal(
+      droppedMessage(1),
+      "Dropped 1 access log line: stdout is not being read",
+    );
+    assert.equal(
+      droppedMessage(123),
+      "Dropped 123 access log lines: stdout is not being read",
+    );
   },
 });

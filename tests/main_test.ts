@@ -6,14 +6,21 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import {
+  bytes,
+  closeQuietly,
+  connect,
   getAndClose,
   killAfter,
   MAIN,
   makeTree,
   type ProcessOutput,
   PROJECT,
+  ResponseReader,
   runWithin,
   SANITIZE,
+  until,
+  withTimeout,
+  writeAll,
 } from "./test_util.ts";
 
 /** Kills a child that has not exited by then (a hung test fails instead of hanging). */
@@ -58,29 +65,64 @@ function assertOneLine(text: string): string {
   return lines[0];
 }
 
-/** A main.ts that serves until stopped, with its stdout read line by line. */
+/**
+ * A main.ts that serves until stopped, with its stdout read line by line
+ * (only when asked: a test may leave it unread) and its stderr read as it
+ * comes.
+ */
 class ServerProcess {
   readonly child: Deno.ChildProcess;
   readonly port: number;
   readonly lines: string[];
   #reader: ReadableStreamDefaultReader<string>;
   #partial = "";
-  #stderr: Promise<string>;
+  #stderrText = "";
+  #stderr: Promise<void>;
+  #pump?: Promise<void>;
   #timer: ReturnType<typeof setTimeout>;
   #stopped?: Promise<{ code: number; stdout: string[]; stderr: string }>;
 
   private constructor(
     child: Deno.ChildProcess,
     reader: ReadableStreamDefaultReader<string>,
-    stderr: Promise<string>,
     timer: ReturnType<typeof setTimeout>,
   ) {
     this.child = child;
     this.#reader = reader;
-    this.#stderr = stderr;
     this.#timer = timer;
     this.port = 0;
     this.lines = [];
+    this.#stderr = (async () => {
+      const stderr = child.stderr.pipeThrough(new TextDecoderStream())
+        .getReader();
+      for (;;) {
+        const { value, done } = await stderr.read();
+        if (done) break;
+        this.#stderrText += value;
+      }
+    })();
+  }
+
+  /** What it wrote on stderr so far. */
+  get stderr(): string {
+    return this.#stderrText;
+  }
+
+  /** Reads the rest of stdout into `lines` in the background, until it ends. */
+  readStdout(): void {
+    this.#pump ??= this.#readRest();
+  }
+
+  async #readRest(): Promise<void> {
+    for (;;) {
+      const { value, done } = await this.#reader.read();
+      if (done) break;
+      const parts = (this.#partial + value).split("\n");
+      this.#partial = parts.pop()!;
+      this.lines.push(...parts);
+    }
+    if (this.#partial !== "") this.lines.push(this.#partial);
+    this.#partial = "";
   }
 
   /** Starts main.ts and waits for the banner's URL; always cleans up on failure. */
@@ -92,8 +134,7 @@ class ServerProcess {
     const timer = killAfter(child, CHILD_LIMIT_MS);
     const reader = child.stdout.pipeThrough(new TextDecoderStream())
       .getReader();
-    const stderr = new Response(child.stderr).text();
-    const server = new ServerProcess(child, reader, stderr, timer);
+    const server = new ServerProcess(child, reader, timer);
     try {
       const line = await server.waitForLine((l) =>
         /^\s+http:\/\/127\.0\.0\.1:\d+\/$/.test(l)
@@ -147,19 +188,13 @@ class ServerProcess {
     }
     try {
       const status = await this.child.status;
-      for (;;) {
-        const { value, done } = await this.#reader.read();
-        if (done) break;
-        const parts = (this.#partial + value).split("\n");
-        this.#partial = parts.pop()!;
-        this.lines.push(...parts);
-      }
-      if (this.#partial !== "") this.lines.push(this.#partial);
-      this.#partial = "";
+      this.readStdout();
+      await this.#pump;
+      await this.#stderr;
       return {
         code: status.code,
         stdout: this.lines,
-        stderr: await this.#stderr,
+        stderr: this.#stderrText,
       };
     } finally {
       clearTimeout(this.#timer);
@@ -417,6 +452,102 @@ Deno.test({
       await second?.stop("SIGKILL"); // no-op once stopped
       await first.stop("SIGKILL");
       await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+/** Requests of the unread-stdout test: on each of 4 connections, 20 batches of 25 pipelined GETs. */
+const UNREAD = { connections: 4, batches: 20, batch: 25 } as const;
+const UNREAD_TOTAL = UNREAD.connections * UNREAD.batches * UNREAD.batch;
+/** A query of 2 KiB makes each log line about 2 KiB: 4 MiB in all, well past the log's 1 MiB bound and a pipe's 64 KiB. */
+const UNREAD_PATH = `/index.html?${"q".repeat(2048)}`;
+const DROPPED_LINE =
+  /^static-srv: Dropped (\d+) access log lines?: stdout is not being read$/;
+
+/** Sends UNREAD's requests on one keep-alive connection and reads every answer; answers how many were 200 with `body`. */
+async function sendUnread(port: number, body: string): Promise<number> {
+  const conn = await connect(port);
+  try {
+    const reader = new ResponseReader(conn);
+    const batch = bytes(
+      `GET ${UNREAD_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`.repeat(
+        UNREAD.batch,
+      ),
+    );
+    let ok = 0;
+    for (let b = 0; b < UNREAD.batches; b++) {
+      await writeAll(conn, batch);
+      for (let i = 0; i < UNREAD.batch; i++) {
+        const res = await reader.read();
+        if (res.status === 200 && res.text === body) ok++;
+      }
+    }
+    return ok;
+  } finally {
+    closeQuietly(conn);
+  }
+}
+
+Deno.test({
+  name:
+    "main.ts keeps serving when stdout is not read, and reports the access log lines it dropped",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const content = "unread\n";
+    const dir = await makeTree({ "index.html": content });
+    try {
+      const server = await ServerProcess.start([
+        dir,
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+      ]);
+      try {
+        // Nobody reads stdout from here on: its pipe fills up, then the
+        // log's queue. Every request must still be answered.
+        const answered = await withTimeout(
+          Promise.all(
+            Array.from(
+              { length: UNREAD.connections },
+              () => sendUnread(server.port, content),
+            ),
+          ),
+          30_000,
+          `${UNREAD_TOTAL} requests with stdout unread`,
+        );
+        assert.equal(answered.reduce((a, b) => a + b, 0), UNREAD_TOTAL);
+        // The writer has not caught up, so nothing is reported yet.
+        assert.equal(server.stderr, "");
+
+        // Once stdout is read, the writer catches up and says how many
+        // lines it dropped.
+        server.readStdout();
+        await until(
+          () => server.stderr.includes("\n"),
+          "the dropped-lines message",
+          20_000,
+        );
+        const { code, stdout, stderr } = await server.stop("SIGTERM");
+        assert.equal(code, 0, stderr);
+        const reports = stderr.slice(0, -1).split("\n");
+        let dropped = 0;
+        for (const report of reports) {
+          const match = DROPPED_LINE.exec(report);
+          assert.ok(match !== null, JSON.stringify(stderr));
+          dropped += Number(match[1]);
+        }
+        assert.ok(dropped > 0, `dropped ${dropped}`);
+        // Every line was either written whole or counted as dropped.
+        const logged = stdout.filter((l) =>
+          l.includes(`"GET ${UNREAD_PATH} HTTP/1.1" 200 ${content.length}`)
+        ).length;
+        assert.equal(logged + dropped, UNREAD_TOTAL);
+      } finally {
+        await server.stop("SIGKILL"); // no-op once stopped
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

@@ -6,6 +6,8 @@
  */
 
 import assert from "node:assert/strict";
+import type { AccessRecord } from "../src/connection.ts";
+import { formatCommonLog } from "../src/log.ts";
 import { Server } from "../src/server.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
 import {
@@ -294,6 +296,84 @@ Deno.test({
         assert.ok(received < BIG_SIZE, `received ${received} bytes`);
       } finally {
         conn.close(); // unblocks a server stuck in a write, if any
+      }
+    });
+  },
+});
+
+// --- access log ------------------------------------------------------------
+
+Deno.test({
+  name:
+    "Server logs connections refused past maxConnections as 503 with request -",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const records: AccessRecord[] = [];
+    const log = (record: AccessRecord): void => void records.push(record);
+    await withServer(
+      FILES,
+      { server: { maxConnections: 1, log } },
+      async (s) => {
+        const first = await openServed(s.port, "/a.txt", FILES["a.txt"]);
+        try {
+          const refused = await connect(s.port);
+          let body = 0;
+          try {
+            const reader = new ResponseReader(refused);
+            const res = await withTimeout(reader.read(), 5000, "503");
+            assert.equal(res.status, STATUS_CODE.ServiceUnavailable);
+            body = res.body.length;
+            assert.equal(await withTimeout(reader.atEnd(), 5000, "end"), true);
+          } finally {
+            refused.close();
+          }
+          await until(
+            () =>
+              records.some((r) => r.status === STATUS_CODE.ServiceUnavailable),
+            "the 503's record",
+          );
+          const record = records.find((r) =>
+            r.status === STATUS_CODE.ServiceUnavailable
+          )!;
+          assert.equal(record.request, "");
+          assert.equal(record.remote, "127.0.0.1");
+          assert.equal(record.length, body);
+          assert.match(formatCommonLog(record), / "-" 503 \d+$/);
+        } finally {
+          first.close();
+        }
+      },
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "Server.shutdown() logs a response cut off by the grace with the body bytes sent",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const records: AccessRecord[] = [];
+    const log = (record: AccessRecord): void => void records.push(record);
+    const files = { ...FILES, "big.bin": new Uint8Array(BIG_SIZE) };
+    await withServer(files, { server: { log } }, async (s) => {
+      const conn = await connect(s.port);
+      try {
+        await writeAll(conn, bytes(get("/big.bin")));
+        // The response has started; now never read again, so the server's
+        // writes stall once the socket buffers are full.
+        const head = await withTimeout(readHead(conn), 5000, "head");
+        assert.equal(head.status, STATUS_CODE.OK);
+        await withTimeout(s.server.shutdown({ grace: 200 }), 5000, "shutdown");
+        const received = head.rest.length + (await waitClosed(conn)).total;
+        assert.equal(records.length, 1);
+        assert.equal(records[0].request, "GET /big.bin HTTP/1.1");
+        assert.equal(records[0].status, STATUS_CODE.OK);
+        assert.ok(
+          records[0].length >= received && records[0].length < BIG_SIZE,
+          `logged ${records[0].length}, received ${received}`,
+        );
+      } finally {
+        conn.close();
       }
     });
   },

@@ -100,7 +100,26 @@ export interface RequestHead {
 export type ParseResult =
   | { kind: "complete"; head: RequestHead; consumed: number }
   | { kind: "partial" }
-  | { kind: "error"; status: StatusCode; reason: string };
+  | ParseError;
+
+/**
+ * The `error` answer of {@linkcode parseRequestHead}. When the request line
+ * was complete and valid and the error came after it (a field, a limit on the
+ * head, a missing `Host`), `lineStart` and `lineEnd` say where that line lies
+ * in `buf` (CRLF excluded), so that it can be logged.
+ */
+export interface ParseError {
+  /** The kind of answer. */
+  kind: "error";
+  /** The status to answer. */
+  status: StatusCode;
+  /** Why, in a few words. */
+  reason: string;
+  /** Where the request line starts in `buf`, when it was complete and valid. */
+  lineStart?: number;
+  /** Where the request line ends in `buf` (its CR), when it was complete and valid. */
+  lineEnd?: number;
+}
 
 /** Options of {@linkcode parseRequestHead}. */
 export interface ParseOptions {
@@ -199,16 +218,20 @@ function fail(status: StatusCode, reason: string): ParseResult {
   return { kind: "error", status, reason };
 }
 
+/** An error found after a complete, valid request line at [lineStart, lineEnd). */
+function failAfterLine(
+  status: StatusCode,
+  reason: string,
+  lineStart: number,
+  lineEnd: number,
+): ParseResult {
+  return { kind: "error", status, reason, lineStart, lineEnd };
+}
+
 const LINE_TOO_LONG: ParseResult = Object.freeze({
   kind: "error",
   status: STATUS_CODE.URITooLong,
   reason: "Request line too long",
-});
-
-const HEAD_TOO_LARGE: ParseResult = Object.freeze({
-  kind: "error",
-  status: STATUS_CODE.RequestHeaderFieldsTooLarge,
-  reason: "Head too large",
 });
 
 /** `partial`, or `error` when a limit is already passed. */
@@ -499,6 +522,10 @@ export function parseRequestHead(
       : "/" + rest.slice(cut);
   }
 
+  // From here on the request line is complete and valid: errors say where
+  // it lies.
+  const lineEnd = versionStart + 8;
+
   // Field lines.
   let host: string | undefined;
   let contentLength = -1;
@@ -510,26 +537,57 @@ export function parseRequestHead(
 
   for (;;) {
     if (i === len) {
-      return partialUnless(i - lineStart > maxHeadSize, HEAD_TOO_LARGE);
+      return i - lineStart > maxHeadSize
+        ? failAfterLine(
+          STATUS_CODE.RequestHeaderFieldsTooLarge,
+          "Head too large",
+          lineStart,
+          lineEnd,
+        )
+        : PARTIAL;
     }
     const first = buf[i];
     if (first === CR) {
       if (i + 1 === len) return PARTIAL;
-      if (buf[i + 1] !== LF) return fail(STATUS_CODE.BadRequest, "Bare CR");
+      if (buf[i + 1] !== LF) {
+        return failAfterLine(
+          STATUS_CODE.BadRequest,
+          "Bare CR",
+          lineStart,
+          lineEnd,
+        );
+      }
       i += 2;
       break;
     }
     if (first === SP || first === HT) {
-      return fail(STATUS_CODE.BadRequest, "Obsolete line folding");
+      return failAfterLine(
+        STATUS_CODE.BadRequest,
+        "Obsolete line folding",
+        lineStart,
+        lineEnd,
+      );
     }
     // field-name ":"
     const nameStart = i;
     while (i < len && TCHAR[buf[i]] === 1) i++;
     if (i === len) {
-      return partialUnless(i - lineStart > maxHeadSize, HEAD_TOO_LARGE);
+      return i - lineStart > maxHeadSize
+        ? failAfterLine(
+          STATUS_CODE.RequestHeaderFieldsTooLarge,
+          "Head too large",
+          lineStart,
+          lineEnd,
+        )
+        : PARTIAL;
     }
     if (buf[i] !== COLON || i === nameStart) {
-      return fail(STATUS_CODE.BadRequest, "Invalid field name");
+      return failAfterLine(
+        STATUS_CODE.BadRequest,
+        "Invalid field name",
+        lineStart,
+        lineEnd,
+      );
     }
     const nameEnd = i;
     i++;
@@ -542,18 +600,39 @@ export function parseRequestHead(
       i++;
     }
     if (i === len || (buf[i] === CR && i + 1 === len)) {
-      return partialUnless(i - lineStart > maxHeadSize, HEAD_TOO_LARGE);
+      return i - lineStart > maxHeadSize
+        ? failAfterLine(
+          STATUS_CODE.RequestHeaderFieldsTooLarge,
+          "Head too large",
+          lineStart,
+          lineEnd,
+        )
+        : PARTIAL;
     }
     if (buf[i] !== CR) {
-      return fail(
+      return failAfterLine(
         STATUS_CODE.BadRequest,
         buf[i] === LF ? "Bare LF" : "Invalid character in field value",
+        lineStart,
+        lineEnd,
       );
     }
-    if (buf[i + 1] !== LF) return fail(STATUS_CODE.BadRequest, "Bare CR");
+    if (buf[i + 1] !== LF) {
+      return failAfterLine(
+        STATUS_CODE.BadRequest,
+        "Bare CR",
+        lineStart,
+        lineEnd,
+      );
+    }
     i += 2;
     if (++count > maxHeaders) {
-      return fail(STATUS_CODE.RequestHeaderFieldsTooLarge, "Too many fields");
+      return failAfterLine(
+        STATUS_CODE.RequestHeaderFieldsTooLarge,
+        "Too many fields",
+        lineStart,
+        lineEnd,
+      );
     }
 
     const field = fieldOf(buf, nameStart, nameEnd);
@@ -562,35 +641,65 @@ export function parseRequestHead(
         break;
       case Field.Host: {
         if (host !== undefined) {
-          return fail(STATUS_CODE.BadRequest, "Repeated Host");
+          return failAfterLine(
+            STATUS_CODE.BadRequest,
+            "Repeated Host",
+            lineStart,
+            lineEnd,
+          );
         }
         // Checked and hashed (as latin1() would) in one pass.
         let h = 0;
         for (let k = valueStart; k < valueEnd; k++) {
           const c = buf[k];
           if (HOST_CHAR[c] !== 1) {
-            return fail(STATUS_CODE.BadRequest, "Invalid Host");
+            return failAfterLine(
+              STATUS_CODE.BadRequest,
+              "Invalid Host",
+              lineStart,
+              lineEnd,
+            );
           }
           h = (Math.imul(h, 31) + c) | 0;
         }
         if (!isHost(buf, valueStart, valueEnd)) {
-          return fail(STATUS_CODE.BadRequest, "Invalid Host");
+          return failAfterLine(
+            STATUS_CODE.BadRequest,
+            "Invalid Host",
+            lineStart,
+            lineEnd,
+          );
         }
         host = latin1Hashed(buf, valueStart, valueEnd, h);
         break;
       }
       case Field.ContentLength: {
         if (contentLength !== -1) {
-          return fail(STATUS_CODE.BadRequest, "Repeated Content-Length");
+          return failAfterLine(
+            STATUS_CODE.BadRequest,
+            "Repeated Content-Length",
+            lineStart,
+            lineEnd,
+          );
         }
         if (valueEnd === valueStart || valueEnd - valueStart > 15) {
-          return fail(STATUS_CODE.BadRequest, "Invalid Content-Length");
+          return failAfterLine(
+            STATUS_CODE.BadRequest,
+            "Invalid Content-Length",
+            lineStart,
+            lineEnd,
+          );
         }
         let n = 0;
         for (let k = valueStart; k < valueEnd; k++) {
           const d = buf[k] - 0x30;
           if (d < 0 || d > 9) {
-            return fail(STATUS_CODE.BadRequest, "Invalid Content-Length");
+            return failAfterLine(
+              STATUS_CODE.BadRequest,
+              "Invalid Content-Length",
+              lineStart,
+              lineEnd,
+            );
           }
           n = n * 10 + d;
         }
@@ -613,7 +722,12 @@ export function parseRequestHead(
           }
         });
         if (!ok) {
-          return fail(STATUS_CODE.BadRequest, "Invalid Transfer-Encoding");
+          return failAfterLine(
+            STATUS_CODE.BadRequest,
+            "Invalid Transfer-Encoding",
+            lineStart,
+            lineEnd,
+          );
         }
         break;
       }
@@ -624,7 +738,14 @@ export function parseRequestHead(
             connectionKeepAlive = true;
           }
         });
-        if (!ok) return fail(STATUS_CODE.BadRequest, "Invalid Connection");
+        if (!ok) {
+          return failAfterLine(
+            STATUS_CODE.BadRequest,
+            "Invalid Connection",
+            lineStart,
+            lineEnd,
+          );
+        }
         break;
       }
       default: {
@@ -638,29 +759,56 @@ export function parseRequestHead(
   }
 
   if (i - lineStart > maxHeadSize) {
-    return HEAD_TOO_LARGE;
+    return failAfterLine(
+      STATUS_CODE.RequestHeaderFieldsTooLarge,
+      "Head too large",
+      lineStart,
+      lineEnd,
+    );
   }
   if (minor === 1 && host === undefined) {
-    return fail(STATUS_CODE.BadRequest, "Missing Host");
+    return failAfterLine(
+      STATUS_CODE.BadRequest,
+      "Missing Host",
+      lineStart,
+      lineEnd,
+    );
   }
 
   // Message framing (RFC 9112 section 6).
   let chunked = false;
   if (te !== undefined) {
     if (contentLength !== -1) {
-      return fail(
+      return failAfterLine(
         STATUS_CODE.BadRequest,
         "Transfer-Encoding with Content-Length",
+        lineStart,
+        lineEnd,
       );
     }
     if (minor === 0) {
-      return fail(STATUS_CODE.BadRequest, "Transfer-Encoding in HTTP/1.0");
+      return failAfterLine(
+        STATUS_CODE.BadRequest,
+        "Transfer-Encoding in HTTP/1.0",
+        lineStart,
+        lineEnd,
+      );
     }
     if (te.chunkedCount !== 1 || !te.lastIsChunked) {
-      return fail(STATUS_CODE.BadRequest, "Chunked is not the final coding");
+      return failAfterLine(
+        STATUS_CODE.BadRequest,
+        "Chunked is not the final coding",
+        lineStart,
+        lineEnd,
+      );
     }
     if (te.other) {
-      return fail(STATUS_CODE.NotImplemented, "Unsupported transfer coding");
+      return failAfterLine(
+        STATUS_CODE.NotImplemented,
+        "Unsupported transfer coding",
+        lineStart,
+        lineEnd,
+      );
     }
     chunked = true;
   }

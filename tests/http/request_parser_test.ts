@@ -1903,3 +1903,82 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "parseRequestHead() says where a complete, valid request line lies when what follows it fails",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn(): void {
+    const line = "GET /x?y HTTP/1.1";
+    const manyFields = Array.from({ length: 101 }, (_, i) => `X-${i}: v`);
+    const cases: [string, string, StatusCode, string | undefined][] = [
+      ["too many fields", req(line, "Host: a", ...manyFields), 431, line],
+      [
+        "head too large",
+        req(line, "Host: a", `X: ${"v".repeat(17000)}`),
+        431,
+        line,
+      ],
+      ["missing Host", req(line), 400, line],
+      ["invalid Host", req(line, "Host: a b"), 400, line],
+      ["repeated Host", req(line, "Host: a", "Host: b"), 400, line],
+      ["bare LF in a field", line + "\r\nHost: a\n\r\n", 400, line],
+      ["obs-fold", req(line, "Host: a", " folded"), 400, line],
+      [
+        "Transfer-Encoding with Content-Length",
+        req(line, "Host: a", "Content-Length: 1", "Transfer-Encoding: chunked"),
+        400,
+        line,
+      ],
+      ["after empty lines", "\r\n\r\n" + req(line), 400, line],
+      [
+        "HTTP/1.0 line",
+        req("GET / HTTP/1.0", "Content-Length: x"),
+        400,
+        "GET / HTTP/1.0",
+      ],
+      // The request line itself is at fault: nothing to log.
+      ["invalid method", req("G@T / HTTP/1.1", "Host: a"), 400, undefined],
+      ["HTTP/2.0", req("GET / HTTP/2.0", "Host: a"), 505, undefined],
+      [
+        "asterisk without OPTIONS",
+        req("GET * HTTP/1.1", "Host: a"),
+        400,
+        undefined,
+      ],
+      [
+        "bad authority",
+        req("GET http://a b/ HTTP/1.1", "Host: a"),
+        400,
+        undefined,
+      ],
+      [
+        "request line too long",
+        req(`GET /${"a".repeat(9000)} HTTP/1.1`),
+        414,
+        undefined,
+      ],
+      [
+        "bare LF ending the request line",
+        "GET / HTTP/1.1\nHost: a\r\n\r\n",
+        400,
+        undefined,
+      ],
+    ];
+    for (const [name, input, status, expected] of cases) {
+      for (const offset of [0, 3]) {
+        // Also from inside a buffer, as a connection parses.
+        const buf = concatBytes([new Uint8Array(offset), enc(input)]);
+        const result = parseRequestHead(buf, { start: offset });
+        assert.equal(result.kind, "error", name);
+        if (result.kind !== "error") continue;
+        assert.equal(result.status, status, name);
+        const found = result.lineEnd === undefined
+          ? undefined
+          : latin1(buf, result.lineStart!, result.lineEnd);
+        assert.equal(found, expected, `${name} at ${offset}`);
+      }
+    }
+  },
+});

@@ -35,7 +35,7 @@ export interface ServeConfig {
   maxConnections: number;
   /** Worker threads, each with its own listener on the shared port (1: none). */
   workers: number;
-  /** Share the port with other processes (`SO_REUSEPORT`). */
+  /** Share the port with other processes (`SO_REUSEPORT`); several workers share it among themselves regardless. */
   reusePort: boolean;
   /** What the handler needs. */
   handler: HandlerOptions;
@@ -238,7 +238,7 @@ export function parseCli(
           integer: true,
         }),
       workers,
-      reusePort: (v["reuse-port"] ?? false) || workers > 1,
+      reusePort: v["reuse-port"] ?? false,
       handler: {
         cacheControl,
         headers: (v.header ?? []).map(header),

@@ -410,8 +410,9 @@ Deno.test({
     const cases: [string[], Options, number, boolean][] = [
       [[], {}, 1, false],
       [["--workers", "1"], {}, 1, false],
-      [["--workers", "4"], {}, 4, true],
-      [["--workers", "auto"], { cpus: 8 }, 8, true],
+      // Workers share the port among themselves whatever reusePort says.
+      [["--workers", "4"], {}, 4, false],
+      [["--workers", "auto"], { cpus: 8 }, 8, false],
       [["--workers", "auto"], { cpus: 1 }, 1, false],
       [["--workers", "auto"], {}, 1, false],
       [["--reuse-port"], {}, 1, true],

@@ -279,6 +279,85 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "main.ts --workers 2 exits 1 with one line when the port is in use, shared or not",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    const dir = await makeTree({ "index.html": "hi" });
+    try {
+      for (const reusePort of [false, true]) {
+        await t.step(`a listener with reusePort: ${reusePort}`, async () => {
+          const listener = Deno.listen({
+            hostname: "127.0.0.1",
+            port: 0,
+            ...(reusePort ? { reusePort: true } : {}),
+          } as Deno.TcpListenOptions);
+          try {
+            const port = (listener.addr as Deno.NetAddr).port;
+            const { code, stdout, stderr } = await run([
+              dir,
+              "--workers",
+              "2",
+              "--port",
+              String(port),
+              "--host",
+              "127.0.0.1",
+            ]);
+            assert.equal(code, 1, stderr);
+            assert.equal(stdout, "");
+            assert.equal(
+              assertOneLine(stderr),
+              `static-srv: Cannot listen on 127.0.0.1:${port}: ` +
+                "address already in use",
+            );
+          } finally {
+            listener.close();
+          }
+        });
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "main.ts --workers 2 --reuse-port joins a reusePort listener",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const dir = await makeTree({ "index.html": "hi" });
+    const listener = Deno.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      reusePort: true,
+    } as Deno.TcpListenOptions);
+    try {
+      const port = (listener.addr as Deno.NetAddr).port;
+      const server = await ServerProcess.start([
+        dir,
+        "--workers",
+        "2",
+        "--reuse-port",
+        "--port",
+        String(port),
+        "--host",
+        "127.0.0.1",
+      ]);
+      try {
+        assert.equal(server.port, port);
+        const { code, stderr } = await server.stop("SIGTERM");
+        assert.equal(code, 0, stderr);
+      } finally {
+        await server.stop("SIGKILL"); // no-op once stopped
+      }
+    } finally {
+      listener.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "main.ts serves, logs in Common Log Format and stops on SIGTERM",
   ...SANITIZE,
   async fn(): Promise<void> {

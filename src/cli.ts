@@ -75,7 +75,8 @@ Options:
       --max-connections N Open connections at most; past it: 503 (default:
                           ${SERVER_DEFAULTS.maxConnections})
       --cache-control V   Cache-Control value for files (default: none)
-  -H, --header "N: V"     Add a header to every response (repeatable)
+  -H, --header "N: V"     Add a header to every response (repeatable); replaces
+                          the server's Server, Cache-Control or CORS fields
       --cors              Access-Control-Allow-Origin: * and CORS preflights
       --spa               Serve /index.html for unknown extension-less paths
       --404 FILE          Use FILE as the 404 page
@@ -112,13 +113,49 @@ function number(
 
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const HEADER_VALUE = /^[\x20-\x7e\t]*$/;
-const RESERVED_HEADERS = new Set([
-  "content-length",
-  "transfer-encoding",
+/**
+ * Fields the server sets for each response, from the file or the protocol
+ * (framing, connection management, validators, negotiation, redirects):
+ * `-H` cannot set them.
+ */
+export const RESPONSE_FIELDS: ReadonlySet<string> = new Set([
+  "accept-ranges",
+  "allow",
   "connection",
-  "date",
+  "content-encoding",
+  "content-length",
   "content-range",
+  "content-type",
+  "date",
+  "etag",
+  "keep-alive",
+  "last-modified",
+  "location",
+  "proxy-connection",
+  "retry-after",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "vary",
 ]);
+
+/**
+ * Fields the server sets from its options or as a constant: one given with
+ * `-H` replaces the server's (as Caddy's `header` directive does).
+ */
+export const REPLACEABLE_FIELDS: ReadonlySet<string> = new Set([
+  "access-control-allow-headers",
+  "access-control-allow-methods",
+  "access-control-allow-origin",
+  "access-control-expose-headers",
+  "access-control-max-age",
+  "cache-control",
+  "server",
+]);
+
+/** Fields `-H` may give more than once: `Set-Cookie` values cannot be joined into one line (RFC 9110 section 5.3). */
+const REPEATABLE_FIELDS: ReadonlySet<string> = new Set(["set-cookie"]);
 
 function header(value: string): [string, string] {
   const colon = value.indexOf(":");
@@ -129,12 +166,29 @@ function header(value: string): [string, string] {
       `Invalid value for --header: "${value}" (expected "Name: value" in ASCII)`,
     );
   }
-  if (RESERVED_HEADERS.has(name.toLowerCase())) {
+  if (RESPONSE_FIELDS.has(name.toLowerCase())) {
     throw new CliError(
-      `Cannot set "${name}" with --header: the server sets it`,
+      `Cannot set "${name}" with --header: the server sets it for each response`,
     );
   }
   return [name, field];
+}
+
+/** Parses every `-H`: a name given twice is an error, but for `Set-Cookie`. */
+function headers(values: string[]): [string, string][] {
+  const seen = new Set<string>();
+  return values.map((value) => {
+    const [name, field] = header(value);
+    const lower = name.toLowerCase();
+    if (seen.has(lower) && !REPEATABLE_FIELDS.has(lower)) {
+      throw new CliError(
+        `Cannot set "${name}" twice with --header: give its values in one, ` +
+          `separated by ", "`,
+      );
+    }
+    seen.add(lower);
+    return [name, field];
+  });
 }
 
 /**
@@ -216,6 +270,16 @@ export function parseCli(
   }
   const cacheControl = v["cache-control"];
   if (cacheControl !== undefined) header(`Cache-Control: ${cacheControl}`);
+  const fields = headers(v.header ?? []);
+  if (
+    cacheControl !== undefined &&
+    fields.some(([name]) => name.toLowerCase() === "cache-control")
+  ) {
+    throw new CliError(
+      'Cannot set "Cache-Control" with both --cache-control and --header: ' +
+        "give one",
+    );
+  }
 
   return {
     kind: "serve",
@@ -241,7 +305,7 @@ export function parseCli(
       reusePort: v["reuse-port"] ?? false,
       handler: {
         cacheControl,
-        headers: (v.header ?? []).map(header),
+        headers: fields,
         cors: v.cors ?? false,
         spa: v.spa ?? false,
         notFoundPage: v["404"],

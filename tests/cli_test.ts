@@ -4,6 +4,8 @@ import {
   CliError,
   HELP,
   parseCli,
+  REPLACEABLE_FIELDS,
+  RESPONSE_FIELDS,
   type ServeConfig,
   VERSION,
 } from "../src/cli.ts";
@@ -317,6 +319,7 @@ Deno.test({
       "Date: now",
       "Content-Range: bytes 0-1/2",
     ];
+    for (const name of RESPONSE_FIELDS) cases.push(`${name}: x`);
     for (const value of cases) {
       const error = cliError(["-H", value]);
       assert.match(error.message, /^[A-Z]/, error.message);
@@ -325,6 +328,90 @@ Deno.test({
     assert.match(
       cliError(["-H", "Content-Length: 5"]).message,
       /"Content-Length"/,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "parseCli() refuses -H for every field the server sets for each response",
+  ...SANITIZE,
+  fn(): void {
+    const names = [
+      "Content-Type",
+      "Content-Length",
+      "Content-Encoding",
+      "Content-Range",
+      "ETag",
+      "Last-Modified",
+      "Date",
+      "Accept-Ranges",
+      "Vary",
+      "Transfer-Encoding",
+      "Connection",
+      "Location",
+      "Allow",
+      "Keep-Alive",
+      "Retry-After",
+    ];
+    for (const name of names) {
+      for (const spelt of [name, name.toUpperCase(), name.toLowerCase()]) {
+        assert.equal(
+          cliError(["-H", `${spelt}: x`]).message,
+          `Cannot set "${spelt}" with --header: the server sets it for each ` +
+            "response",
+        );
+      }
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "parseCli() accepts -H for the fields the server sets from its options, to replace them",
+  ...SANITIZE,
+  fn(): void {
+    for (const name of REPLACEABLE_FIELDS) {
+      assert.deepEqual(
+        config(["--cors", "-H", `${name}: v`]).handler.headers,
+        [[name, "v"]],
+      );
+    }
+    assert.deepEqual(
+      config(["--cors", "-H", "Access-Control-Allow-Origin: https://x"])
+        .handler.headers,
+      [["Access-Control-Allow-Origin", "https://x"]],
+    );
+  },
+});
+
+Deno.test({
+  name: "parseCli() refuses a field given twice, but for Set-Cookie",
+  ...SANITIZE,
+  fn(): void {
+    for (
+      const args of [
+        ["-H", "X-A: 1", "-H", "X-A: 2"],
+        ["-H", "X-A: 1", "--header", "x-a: 1"],
+        ["-H", "Server: a", "-H", "SERVER: b"],
+      ]
+    ) {
+      assert.match(
+        cliError(args).message,
+        /^Cannot set "[^"]+" twice with --header: give its values in one, separated by ", "$/,
+        JSON.stringify(args),
+      );
+    }
+    assert.deepEqual(
+      config(["-H", "Set-Cookie: a=1", "-H", "set-cookie: b=2"]).handler
+        .headers,
+      [["Set-Cookie", "a=1"], ["set-cookie", "b=2"]],
+    );
+    assert.equal(
+      cliError(["--cache-control", "no-cache", "-H", "cache-control: no-store"])
+        .message,
+      'Cannot set "Cache-Control" with both --cache-control and --header: ' +
+        "give one",
     );
   },
 });

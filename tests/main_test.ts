@@ -395,6 +395,66 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "main.ts --cors -H sends the given Access-Control-Allow-Origin and Server once",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const dir = await makeTree({ "index.html": "cors" });
+    try {
+      const server = await ServerProcess.start([
+        dir,
+        "--quiet",
+        "--cors",
+        "-H",
+        "Access-Control-Allow-Origin: https://x.example",
+        "-H",
+        "Server: mine",
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+      ]);
+      try {
+        const conn = await Deno.connect({
+          hostname: "127.0.0.1",
+          port: server.port,
+        });
+        let text = "";
+        try {
+          await conn.write(
+            new TextEncoder().encode(
+              "GET / HTTP/1.1\r\nHost: x\r\nOrigin: https://x.example\r\n" +
+                "Connection: close\r\n\r\n",
+            ),
+          );
+          const chunk = new Uint8Array(65536);
+          for (let i = 0; i < 1000; i++) {
+            const n = await conn.read(chunk);
+            if (n === null) break;
+            text += new TextDecoder().decode(chunk.subarray(0, n));
+          }
+        } finally {
+          conn.close();
+        }
+        const head = text.slice(0, text.indexOf("\r\n\r\n"));
+        assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+        const origins = head.match(/^access-control-allow-origin:.*$/gim);
+        assert.deepEqual(origins, [
+          "Access-Control-Allow-Origin: https://x.example",
+        ]);
+        assert.deepEqual(head.match(/^server:.*$/gim), ["Server: mine"]);
+        const { code, stderr } = await server.stop("SIGTERM");
+        assert.equal(code, 0, stderr);
+      } finally {
+        await server.stop("SIGKILL"); // no-op once stopped
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "main.ts --quiet writes no access log",
   ...SANITIZE,
   async fn(): Promise<void> {

@@ -31,7 +31,7 @@ export interface ServeConfig {
   idleTimeout: number;
   /** No access log. */
   quiet: boolean;
-  /** Most open connections. */
+  /** Most open connections, per worker thread. */
   maxConnections: number;
   /** Worker threads, each with its own listener on the shared port (1: none). */
   workers: number;
@@ -72,8 +72,8 @@ Options:
                           (default: ${TIMEOUTS.header / 1000})
       --idle-timeout S    Seconds an idle keep-alive connection stays open
                           (default: ${TIMEOUTS.idle / 1000})
-      --max-connections N Open connections at most; past it: 503 (default:
-                          ${SERVER_DEFAULTS.maxConnections})
+      --max-connections N Open connections at most, per worker; past it: 503
+                          (default: ${SERVER_DEFAULTS.maxConnections})
       --cache-control V   Cache-Control value for files (default: none)
   -H, --header "N: V"     Add a header to every response (repeatable); replaces
                           the server's Server, Cache-Control or CORS fields
@@ -84,7 +84,8 @@ Options:
       --dotfiles          Serve dotfiles (.well-known/ is always served)
       --follow-symlinks   Serve symlinks that point outside ROOT
       --compress          Compress text-like files on the fly (gzip, brotli)
-      --cache-size MIB    Memory for cached file contents, MiB (default: 64)
+      --cache-size MIB    Memory for cached file contents, MiB, per worker
+                          (default: 64)
       --workers N|auto    Worker threads sharing the port (default: 1)
       --reuse-port        Let other processes listen on the same port
   -q, --quiet             No access log

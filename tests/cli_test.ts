@@ -551,3 +551,15 @@ Deno.test({
     assert.ok(HELP.includes("Usage: static-srv [ROOT] [options]"));
   },
 });
+
+Deno.test({
+  name: "HELP says that --max-connections and --cache-size are per worker",
+  ...SANITIZE,
+  fn(): void {
+    for (const flag of ["--max-connections", "--cache-size"]) {
+      const at = HELP.indexOf(flag);
+      const entry = HELP.slice(at, HELP.indexOf("\n      --", at + 1));
+      assert.match(entry, /per worker/, flag);
+    }
+  },
+});

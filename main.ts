@@ -4,16 +4,59 @@
  *   deno run -A main.ts [ROOT] [options]     (see --help)
  *
  * Parses the command line, starts the worker threads that serve and stops
- * them cleanly on SIGINT / SIGTERM.
+ * them cleanly on SIGINT, SIGTERM or SIGHUP; a second one stops at once.
  *
  * @module
  */
 
-import { CliError, HELP, parseCli, VERSION } from "./src/cli.ts";
-import { serveWorkers } from "./src/workers.ts";
-import { logError } from "./src/log.ts";
+/** The signals that stop static-srv (Windows delivers only SIGINT and SIGBREAK to Deno). */
+const STOP_SIGNALS: readonly Deno.Signal[] = Deno.build.os === "windows"
+  ? ["SIGINT", "SIGBREAK"]
+  : ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/** The exit status after a second stop signal: 128 + its number, as shells report a process it ended. */
+const SIGNAL_EXIT_STATUS: Readonly<Partial<Record<Deno.Signal, number>>> = {
+  SIGHUP: 129,
+  SIGINT: 130,
+  SIGTERM: 143,
+};
+
+/**
+ * Listens for the stop signals: the first resolves the promise returned (a
+ * graceful stop) and says so on stderr, a second exits at once.
+ */
+function stopSignal(): Promise<Deno.Signal> {
+  let stopping = false;
+  return new Promise((resolve) => {
+    for (const signal of STOP_SIGNALS) {
+      Deno.addSignalListener(signal, () => {
+        if (stopping) Deno.exit(SIGNAL_EXIT_STATUS[signal] ?? 1);
+        stopping = true;
+        writeError(
+          `static-srv: stopping on ${signal}: finishing the responses in ` +
+            "flight (a second signal stops at once)",
+        );
+        resolve(signal);
+      });
+    }
+  });
+}
+
+/** Prints one line on stderr, whatever becomes of stderr (a closed terminal). */
+function writeError(line: string): void {
+  try {
+    Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
+  } catch {
+    // stderr closed
+  }
+}
 
 async function main(args: string[]): Promise<number> {
+  // First of all, before the modules load and the workers start (about half
+  // a second): a stop signal during start-up still stops cleanly.
+  const stop = stopSignal();
+  const { CliError, HELP, parseCli, VERSION } = await import("./src/cli.ts");
+  const { serveWorkers } = await import("./src/workers.ts");
   let command;
   try {
     command = parseCli(args, {
@@ -22,7 +65,7 @@ async function main(args: string[]): Promise<number> {
     });
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
-    logError(`static-srv: ${error.message} (see --help)`);
+    writeError(`static-srv: ${error.message} (see --help)`);
     return 2;
   }
   if (command.kind === "help") {
@@ -36,13 +79,11 @@ async function main(args: string[]): Promise<number> {
   try {
     const config = command.config;
     const running = await serveWorkers(config);
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      Deno.addSignalListener(signal, () => running.stop());
-    }
+    stop.then(() => running.stop());
     await running.stopped;
     return running.failed() ? 1 : 0;
   } catch (error) {
-    logError(`static-srv: ${(error as Error).message}`);
+    writeError(`static-srv: ${(error as Error).message}`);
     return 1;
   }
 }

@@ -11,9 +11,12 @@ import {
   MAIN,
   makeTree,
   type ProcessOutput,
+  procText,
   PROJECT,
+  readHead,
   runWithin,
   SANITIZE,
+  until,
 } from "./test_util.ts";
 
 /** Kills a child that has not exited by then (a hung test fails instead of hanging). */
@@ -58,29 +61,79 @@ function assertOneLine(text: string): string {
   return lines[0];
 }
 
-/** A main.ts that serves until stopped, with its stdout read line by line. */
+/** A child's output stream, read line by line on demand. */
+class LineStream {
+  readonly lines: string[] = [];
+  #reader: ReadableStreamDefaultReader<string>;
+  #partial = "";
+  #done = false;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  /** Reads one chunk into `lines`; false at the end. */
+  async #more(): Promise<boolean> {
+    if (this.#done) return false;
+    const { value, done } = await this.#reader.read();
+    if (done) {
+      this.#done = true;
+      if (this.#partial !== "") this.lines.push(this.#partial);
+      this.#partial = "";
+      this.#reader.releaseLock();
+      return false;
+    }
+    const parts = (this.#partial + value).split("\n");
+    this.#partial = parts.pop()!;
+    this.lines.push(...parts);
+    return true;
+  }
+
+  /** Reads until a line matches; throws at the end of the stream. */
+  async waitFor(match: (line: string) => boolean): Promise<string> {
+    for (let seen = 0;;) {
+      for (; seen < this.lines.length; seen++) {
+        if (match(this.lines[seen])) return this.lines[seen];
+      }
+      if (!await this.#more()) {
+        throw new Error(
+          `output ended without the expected line: ${
+            JSON.stringify(this.lines)
+          }`,
+        );
+      }
+    }
+  }
+
+  /** Reads to the end; answers every line. */
+  async rest(): Promise<string[]> {
+    while (await this.#more()) {
+      // reading
+    }
+    return this.lines;
+  }
+}
+
+/** A main.ts that serves until stopped, with its stdout and stderr read line by line. */
 class ServerProcess {
   readonly child: Deno.ChildProcess;
   readonly port: number;
-  readonly lines: string[];
-  #reader: ReadableStreamDefaultReader<string>;
-  #partial = "";
-  #stderr: Promise<string>;
+  readonly out: LineStream;
+  readonly err: LineStream;
   #timer: ReturnType<typeof setTimeout>;
   #stopped?: Promise<{ code: number; stdout: string[]; stderr: string }>;
 
-  private constructor(
-    child: Deno.ChildProcess,
-    reader: ReadableStreamDefaultReader<string>,
-    stderr: Promise<string>,
-    timer: ReturnType<typeof setTimeout>,
-  ) {
+  private constructor(child: Deno.ChildProcess) {
     this.child = child;
-    this.#reader = reader;
-    this.#stderr = stderr;
-    this.#timer = timer;
+    this.#timer = killAfter(child, CHILD_LIMIT_MS);
+    this.out = new LineStream(child.stdout);
+    this.err = new LineStream(child.stderr);
     this.port = 0;
-    this.lines = [];
+  }
+
+  /** Starts main.ts without waiting for anything. */
+  static spawn(args: string[], options: { cwd?: string } = {}): ServerProcess {
+    return new ServerProcess(command(args, options).spawn());
   }
 
   /** Starts main.ts and waits for the banner's URL; always cleans up on failure. */
@@ -88,12 +141,7 @@ class ServerProcess {
     args: string[],
     options: { cwd?: string } = {},
   ): Promise<ServerProcess> {
-    const child = command(args, options).spawn();
-    const timer = killAfter(child, CHILD_LIMIT_MS);
-    const reader = child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-    const stderr = new Response(child.stderr).text();
-    const server = new ServerProcess(child, reader, stderr, timer);
+    const server = ServerProcess.spawn(args, options);
     try {
       const line = await server.waitForLine((l) =>
         /^\s+http:\/\/127\.0\.0\.1:\d+\/$/.test(l)
@@ -106,66 +154,56 @@ class ServerProcess {
     }
   }
 
+  /** The stdout lines read so far. */
+  get lines(): string[] {
+    return this.out.lines;
+  }
+
   /** Reads stdout until a line matches; throws at the end of stdout. */
-  async waitForLine(match: (line: string) => boolean): Promise<string> {
-    for (const line of this.lines) if (match(line)) return line;
-    for (;;) {
-      const { value, done } = await this.#reader.read();
-      if (done) {
-        throw new Error(
-          `stdout ended without the expected line: ${
-            JSON.stringify(this.lines)
-          }`,
-        );
-      }
-      const parts = (this.#partial + value).split("\n");
-      this.#partial = parts.pop()!;
-      for (const line of parts) {
-        this.lines.push(line);
-        if (match(line)) return line;
-      }
-    }
+  waitForLine(match: (line: string) => boolean): Promise<string> {
+    return this.out.waitFor(match);
   }
 
   /**
-   * Sends `signal`, then reads the rest of stdout and stderr and the exit
-   * status. Once stopped, later calls return the same result and send nothing.
+   * Sends `signal` (none for `null`), then reads the rest of stdout and
+   * stderr and the exit status. Once stopped, later calls return the same
+   * result and send nothing.
    */
   stop(
-    signal: Deno.Signal = "SIGTERM",
+    signal: Deno.Signal | null = "SIGTERM",
   ): Promise<{ code: number; stdout: string[]; stderr: string }> {
     return this.#stopped ??= this.#stop(signal);
   }
 
   async #stop(
-    signal: Deno.Signal,
+    signal: Deno.Signal | null,
   ): Promise<{ code: number; stdout: string[]; stderr: string }> {
     try {
-      this.child.kill(signal);
+      if (signal !== null) this.child.kill(signal);
     } catch {
       // already exited
     }
     try {
       const status = await this.child.status;
-      for (;;) {
-        const { value, done } = await this.#reader.read();
-        if (done) break;
-        const parts = (this.#partial + value).split("\n");
-        this.#partial = parts.pop()!;
-        this.lines.push(...parts);
-      }
-      if (this.#partial !== "") this.lines.push(this.#partial);
-      this.#partial = "";
+      const [stdout, stderr] = await Promise.all([
+        this.out.rest(),
+        this.err.rest(),
+      ]);
       return {
         code: status.code,
-        stdout: this.lines,
-        stderr: await this.#stderr,
+        stdout,
+        stderr: stderr.map((line) => line + "\n").join(""),
       };
     } finally {
       clearTimeout(this.#timer);
-      this.#reader.releaseLock();
     }
   }
+}
+
+/** The line main.ts prints on stderr when a signal starts a graceful stop. */
+function stoppingLine(signal: Deno.Signal): string {
+  return `static-srv: stopping on ${signal}: finishing the responses in ` +
+    "flight (a second signal stops at once)\n";
 }
 
 Deno.test({
@@ -384,7 +422,7 @@ Deno.test({
         assert.equal(Number(CLF_LINE.exec(line)![2]), response.body.length);
         const { code, stderr } = await server.stop("SIGTERM");
         assert.equal(code, 0, stderr);
-        assert.equal(stderr, "");
+        assert.equal(stderr, stoppingLine("SIGTERM"));
       } finally {
         await server.stop("SIGKILL"); // no-op once stopped
       }
@@ -556,6 +594,156 @@ Deno.test({
       await second?.stop("SIGKILL"); // no-op once stopped
       await first.stop("SIGKILL");
       await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+/**
+ * True once `pid` runs main.ts and catches `signal` (its handler is
+ * installed), from /proc/PID/status's SigCgt mask. The command line is read
+ * first: until the child has exec'd, it is a copy of this test process,
+ * whose handlers it shows.
+ */
+async function catches(pid: number, signal: number): Promise<boolean> {
+  const cmdline = await procText(`/proc/${pid}/cmdline`);
+  if (!cmdline.split("\0").includes(MAIN)) return false;
+  const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(
+    await procText(`/proc/${pid}/status`),
+  )?.[1];
+  return mask !== undefined &&
+    (BigInt(`0x${mask}`) & (1n << BigInt(signal - 1))) !== 0n;
+}
+
+/** The signal numbers of Linux. */
+const SIGNAL_NUMBER = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+
+Deno.test({
+  name:
+    "main.ts stops cleanly on a SIGTERM that comes during start-up, before the banner",
+  ignore: Deno.build.os !== "linux",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const dir = await makeTree({ "index.html": "early" });
+    // The 404 page is a FIFO: reading it holds the start-up (before the
+    // banner) until the test writes it.
+    const fifo = `${dir}/404.fifo`;
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(made.success, "mkfifo");
+    const server = ServerProcess.spawn([
+      dir,
+      "--404",
+      fifo,
+      "--port",
+      "0",
+      "--host",
+      "127.0.0.1",
+    ]);
+    try {
+      const pid = server.child.pid;
+      await until(
+        () => catches(pid, SIGNAL_NUMBER.SIGTERM),
+        "main.ts to catch SIGTERM",
+        30_000,
+        5,
+      );
+      assert.deepEqual(server.lines, [], "no banner yet");
+      server.child.kill("SIGTERM");
+      await server.err.waitFor((line) =>
+        line + "\n" === stoppingLine("SIGTERM")
+      );
+      // Let the start-up finish: it stops at once, cleanly.
+      const writer = await Deno.open(fifo, { write: true });
+      await writer.write(new TextEncoder().encode("<p>not here</p>"));
+      writer.close();
+      const { code, stderr } = await server.stop(null);
+      assert.equal(code, 0, stderr);
+      assert.equal(stderr, stoppingLine("SIGTERM"));
+    } finally {
+      await server.stop("SIGKILL"); // no-op once stopped
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Serves a 64 MiB file and starts a download that the test does not read: the response stays in flight. */
+async function startDownload(): Promise<{
+  server: ServerProcess;
+  conn: Deno.TcpConn;
+  size: number;
+  rest: Uint8Array;
+  dir: string;
+}> {
+  const size = 64 * 1024 * 1024;
+  const dir = await makeTree({ "big.bin": new Uint8Array(size) });
+  const server = await ServerProcess.start([
+    dir,
+    "--quiet",
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+  ]);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  await conn.write(
+    new TextEncoder().encode("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"),
+  );
+  const head = await readHead(conn);
+  assert.equal(head.status, 200);
+  assert.equal(Number(head.headers["content-length"]), size);
+  return { server, conn, size, rest: head.rest, dir };
+}
+
+Deno.test({
+  name: "main.ts exits at once on a second SIGTERM during a slow download",
+  ignore: Deno.build.os === "windows",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const { server, conn, dir } = await startDownload();
+    try {
+      server.child.kill("SIGTERM");
+      await server.err.waitFor((line) =>
+        line + "\n" === stoppingLine("SIGTERM")
+      );
+      // The download is still in flight (nobody reads it): without a
+      // second signal the stop would wait for it.
+      const { code, stderr } = await server.stop("SIGTERM");
+      assert.equal(code, 143, stderr);
+      assert.equal(stderr, stoppingLine("SIGTERM"));
+    } finally {
+      conn.close();
+      await server.stop("SIGKILL"); // no-op once stopped
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "main.ts drains on SIGHUP as on SIGTERM: the download in flight ends whole",
+  ignore: Deno.build.os === "windows",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const { server, conn, size, rest, dir } = await startDownload();
+    try {
+      server.child.kill("SIGHUP");
+      await server.err.waitFor((line) =>
+        line + "\n" === stoppingLine("SIGHUP")
+      );
+      let got = rest.length;
+      const chunk = new Uint8Array(1024 * 1024);
+      for (let i = 0; i < 100_000 && got < size; i++) {
+        const n = await conn.read(chunk);
+        if (n === null) break;
+        got += n;
+      }
+      assert.equal(got, size);
+      const { code, stderr } = await server.stop(null);
+      assert.equal(code, 0, stderr);
+      assert.equal(stderr, stoppingLine("SIGHUP"));
+    } finally {
+      conn.close();
+      await server.stop("SIGKILL"); // no-op once stopped
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

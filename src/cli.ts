@@ -93,20 +93,29 @@ Options:
   -V, --version           Show the version
 `;
 
+/** Plain decimal integers, and decimal fractions: no sign, exponent, hex, spaces or `Infinity`. */
+const DECIMAL = {
+  integer: /^[0-9]+$/,
+  fraction: /^[0-9]+(\.[0-9]+)?$/,
+} as const;
+
+/** Quotes a value for a one-line message (JSON escapes, so a newline stays `\n`). */
+function quote(value: string): string {
+  return JSON.stringify(value);
+}
+
 function number(
   name: string,
   value: string,
   options: { min: number; max: number; integer?: boolean },
 ): number {
   const n = Number(value);
-  if (
-    value.trim() === "" || !Number.isFinite(n) || n < options.min ||
-    n > options.max || (options.integer && !Number.isInteger(n))
-  ) {
+  const form = options.integer ? DECIMAL.integer : DECIMAL.fraction;
+  if (!form.test(value) || n < options.min || n > options.max) {
     throw new CliError(
-      `Invalid value for --${name}: "${value}" (expected ${
-        options.integer ? "an integer" : "a number"
-      } from ${options.min} to ${options.max})`,
+      `Invalid ${name} ${quote(value)}: expected ${
+        options.integer ? "a decimal integer" : "a decimal number"
+      } from ${options.min} to ${options.max}`,
     );
   }
   return n;
@@ -248,23 +257,25 @@ export function parseCli(
     );
   }
   const portText = v.port ?? options.env?.PORT;
-  const port = portText === undefined
-    ? SERVER_DEFAULTS.port
-    : number(v.port === undefined ? "port (from PORT)" : "port", portText, {
+  const port = portText === undefined ? SERVER_DEFAULTS.port : number(
+    v.port === undefined ? "PORT (from the environment)" : "--port",
+    portText,
+    {
       min: 0,
       max: 65535,
       integer: true,
-    });
+    },
+  );
   const seconds = (name: string, value: string | undefined, fallback: number) =>
     value === undefined
       ? fallback
-      : number(name, value, { min: 0.001, max: 86400 }) * 1000;
+      : number(`--${name}`, value, { min: 0.001, max: 86400 }) * 1000;
   const cpus = options.cpus ?? 1;
   const workers = v.workers === undefined
     ? 1
     : v.workers === "auto"
     ? cpus
-    : number("workers", v.workers, { min: 1, max: 256, integer: true });
+    : number("--workers", v.workers, { min: 1, max: 256, integer: true });
   const hostname = v.host ?? SERVER_DEFAULTS.hostname;
   if (hostname.trim() === "") {
     throw new CliError(`Invalid value for --host: ""`);
@@ -297,7 +308,7 @@ export function parseCli(
       quiet: v.quiet ?? false,
       maxConnections: v["max-connections"] === undefined
         ? SERVER_DEFAULTS.maxConnections
-        : number("max-connections", v["max-connections"], {
+        : number("--max-connections", v["max-connections"], {
           min: 1,
           max: 1_000_000,
           integer: true,
@@ -315,7 +326,7 @@ export function parseCli(
         followSymlinks: v["follow-symlinks"] ?? false,
         compress: v.compress ?? false,
         cacheSize: v["cache-size"] === undefined ? undefined : Math.round(
-          number("cache-size", v["cache-size"], { min: 0, max: 65536 }) *
+          number("--cache-size", v["cache-size"], { min: 0, max: 65536 }) *
             1024 * 1024,
         ),
       },

@@ -563,3 +563,64 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "parseCli() accepts only plain decimal numbers in numeric flags",
+  ...SANITIZE,
+  fn(): void {
+    const integers: [string, string][] = [
+      ["--port", "0 to 65535"],
+      ["--max-connections", "1 to 1000000"],
+      ["--workers", "1 to 256"],
+    ];
+    const fractions: [string, string][] = [
+      ["--header-timeout", "0.001 to 86400"],
+      ["--idle-timeout", "0.001 to 86400"],
+      ["--cache-size", "0 to 65536"],
+    ];
+    const bad = [
+      "0x4a5f",
+      "1e4",
+      " 80",
+      "80 ",
+      "\t80",
+      "+80",
+      "1_000",
+      "0b1",
+      "0o7",
+      "Infinity",
+      "NaN",
+      ".5",
+      "5.",
+      "1,5",
+    ];
+    for (const [flag, range] of integers) {
+      for (const value of [...bad, "19100.0", "1.5"]) {
+        assert.equal(
+          cliError([`${flag}=${value}`]).message,
+          `Invalid ${flag} ${
+            JSON.stringify(value)
+          }: expected a decimal integer from ${range}`,
+        );
+      }
+    }
+    for (const [flag, range] of fractions) {
+      for (const value of bad) {
+        assert.equal(
+          cliError([`${flag}=${value}`]).message,
+          `Invalid ${flag} ${
+            JSON.stringify(value)
+          }: expected a decimal number from ${range}`,
+        );
+      }
+    }
+    assert.equal(
+      cliError([], { env: { PORT: "0x50" } }).message,
+      'Invalid PORT (from the environment) "0x50": expected a decimal ' +
+        "integer from 0 to 65535",
+    );
+    assert.equal(config(["--port", "080"]).port, 80);
+    assert.equal(config(["--workers", "2"]).workers, 2);
+    assert.equal(config(["--idle-timeout", "1.25"]).idleTimeout, 1250);
+  },
+});

@@ -57,10 +57,20 @@ async function main(args: string[]): Promise<number> {
   const stop = stopSignal();
   const { CliError, HELP, parseCli, VERSION } = await import("./src/cli.ts");
   const { serveWorkers } = await import("./src/workers.ts");
+  const { reason } = await import("./src/resolver.ts");
   let command;
   try {
     command = parseCli(args, {
-      env: { PORT: Deno.env.get("PORT") },
+      // Read only when no --port is given, and only when permitted (without
+      // --allow-env, --help must still work).
+      env: {
+        get PORT(): string | undefined {
+          const env = { name: "env", variable: "PORT" } as const;
+          return Deno.permissions.querySync(env).state === "granted"
+            ? Deno.env.get("PORT")
+            : undefined;
+        },
+      },
       cpus: navigator.hardwareConcurrency,
     });
   } catch (error) {
@@ -68,12 +78,13 @@ async function main(args: string[]): Promise<number> {
     writeError(`static-srv: ${error.message} (see --help)`);
     return 2;
   }
-  if (command.kind === "help") {
-    console.log(HELP);
-    return 0;
-  }
-  if (command.kind === "version") {
-    console.log(`static-srv ${VERSION}`);
+  if (command.kind !== "serve") {
+    try {
+      console.log(command.kind === "help" ? HELP : `static-srv ${VERSION}`);
+    } catch (error) {
+      writeError(`static-srv: Cannot write to stdout: ${reason(error)}`);
+      return 1;
+    }
     return 0;
   }
   try {

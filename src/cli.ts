@@ -173,7 +173,7 @@ function header(value: string): [string, string] {
   const field = colon < 0 ? "" : value.slice(colon + 1).trim();
   if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(field)) {
     throw new CliError(
-      `Invalid value for --header: "${value}" (expected "Name: value" in ASCII)`,
+      `Invalid --header ${quote(value)}: expected "Name: value" in ASCII`,
     );
   }
   if (RESPONSE_FIELDS.has(name.toLowerCase())) {
@@ -199,6 +199,57 @@ function headers(values: string[]): [string, string][] {
     seen.add(lower);
     return [name, field];
   });
+}
+
+/** The short flags that take a value, and their long names. */
+const SHORT_VALUE_FLAGS: Readonly<Record<string, string>> = {
+  "-p": "port",
+  "-H": "header",
+};
+
+/**
+ * The error for `--name -x` (a value that starts with a dash, which parseArgs
+ * calls ambiguous): the value's own error as `--name=-x` (say, a port out of
+ * range), else how to write it.
+ */
+function dashValue(
+  args: string[],
+  name: string,
+  options: { env?: { PORT?: string }; cpus?: number },
+): CliError {
+  const at = args.findIndex((arg, i) =>
+    (arg === `--${name}` || SHORT_VALUE_FLAGS[arg] === name) &&
+    args[i + 1]?.startsWith("-")
+  );
+  if (at < 0) return new CliError(`Invalid --${name}: missing value`);
+  const value = args[at + 1];
+  const joined = [
+    ...args.slice(0, at),
+    `--${name}=${value}`,
+    ...args.slice(at + 2),
+  ];
+  try {
+    parseCli(joined, options);
+  } catch (error) {
+    if (error instanceof CliError) return error;
+    throw error;
+  }
+  return new CliError(
+    `Invalid --${name} ${quote(value)}: a value that starts with "-" must ` +
+      `be written --${name}=${value}`,
+  );
+}
+
+/** An IP address (v4, or v6 without brackets) or a host name: no port, no spaces. */
+function isHost(value: string): boolean {
+  if (
+    /^[0-9A-Za-z]([0-9A-Za-z-]*[0-9A-Za-z])?(\.[0-9A-Za-z]([0-9A-Za-z-]*[0-9A-Za-z])?)*\.?$/
+      .test(value)
+  ) {
+    return true;
+  }
+  if (!value.includes(":") || !/^[0-9A-Fa-f:.]+$/.test(value)) return false;
+  return URL.canParse(`http://[${value}]/`);
 }
 
 /**
@@ -239,6 +290,10 @@ export function parseCli(
       },
     });
   } catch (error) {
+    const ambiguous = /argument is ambiguous[^]*use '--([0-9a-z-]+)=-XYZ'/.exec(
+      (error as Error).message,
+    );
+    if (ambiguous !== null) throw dashValue(args, ambiguous[1], options);
     const message = (error as Error).message
       .split("\n", 1)[0]
       .replace(/'([^']*)'/g, '"$1"')
@@ -251,9 +306,9 @@ export function parseCli(
   if (v.version) return { kind: "version" };
   if (parsed.positionals.length > 1) {
     throw new CliError(
-      `Too many arguments: "${
-        parsed.positionals.join(" ")
-      }" (one ROOT at most)`,
+      `Too many arguments: ${
+        quote(parsed.positionals.join(" "))
+      } (one ROOT at most)`,
     );
   }
   const portText = v.port ?? options.env?.PORT;
@@ -277,11 +332,20 @@ export function parseCli(
     ? cpus
     : number("--workers", v.workers, { min: 1, max: 256, integer: true });
   const hostname = v.host ?? SERVER_DEFAULTS.hostname;
-  if (hostname.trim() === "") {
-    throw new CliError(`Invalid value for --host: ""`);
+  if (!isHost(hostname)) {
+    throw new CliError(
+      `Invalid --host ${quote(hostname)}: expected an IP address or a host ` +
+        "name (the port goes in --port)",
+    );
   }
   const cacheControl = v["cache-control"];
-  if (cacheControl !== undefined) header(`Cache-Control: ${cacheControl}`);
+  if (cacheControl !== undefined && !HEADER_VALUE.test(cacheControl.trim())) {
+    throw new CliError(
+      `Invalid --cache-control ${
+        quote(cacheControl)
+      }: expected printable ASCII`,
+    );
+  }
   const fields = headers(v.header ?? []);
   if (
     cacheControl !== undefined &&
@@ -316,7 +380,7 @@ export function parseCli(
       workers,
       reusePort: v["reuse-port"] ?? false,
       handler: {
-        cacheControl,
+        cacheControl: cacheControl?.trim(),
         headers: fields,
         cors: v.cors ?? false,
         spa: v.spa ?? false,

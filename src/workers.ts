@@ -26,6 +26,7 @@ import type { ServeConfig } from "./cli.ts";
 import type { Running, ServeOptions } from "./serve.ts";
 import type { FromWorker, Ready, ToWorker } from "./worker.ts";
 import { logError } from "./log.ts";
+import { reason } from "./resolver.ts";
 
 /** Pauses before restarting a worker, in ms. */
 export interface RestartBackoff {
@@ -288,12 +289,20 @@ export async function serveWorkers(
   stopped.then(() => clearInterval(beat));
 
   const urls = first.urls;
-  print(
-    config.workers > 1
-      ? `static-srv ${first.root} (${config.workers} workers)`
-      : `static-srv ${first.root}`,
-  );
-  for (const url of urls) print(`  ${url}`);
+  try {
+    print(
+      config.workers > 1
+        ? `static-srv ${first.root} (${config.workers} workers)`
+        : `static-srv ${first.root}`,
+    );
+    for (const url of urls) print(`  ${url}`);
+  } catch (error) {
+    // stdout is full or closed: nobody would learn where we listen.
+    stopping = true;
+    clearInterval(beat);
+    await Promise.all(slots.map((slot) => slot.worker.terminate()));
+    throw new Error(`Cannot write to stdout: ${reason(error)}`);
+  }
 
   const running: RunningWorkers = {
     urls,

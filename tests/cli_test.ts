@@ -624,3 +624,85 @@ Deno.test({
     assert.equal(config(["--idle-timeout", "1.25"]).idleTimeout, 1250);
   },
 });
+
+Deno.test({
+  name:
+    "parseCli() reports mistakes in one line, naming the flag and quoting the value",
+  ...SANITIZE,
+  fn(): void {
+    const cases: [string[], string][] = [
+      [
+        ["--port", "-1"],
+        'Invalid --port "-1": expected a decimal integer from 0 to 65535',
+      ],
+      [
+        ["-p", "-1"],
+        'Invalid --port "-1": expected a decimal integer from 0 to 65535',
+      ],
+      [
+        ["--port=-1"],
+        'Invalid --port "-1": expected a decimal integer from 0 to 65535',
+      ],
+      [
+        ["--host", "-x"],
+        'Invalid --host "-x": expected an IP address or a host name (the port goes in --port)',
+      ],
+      [["-H", "-x"], 'Invalid --header "-x": expected "Name: value" in ASCII'],
+      [
+        ["--cache-control", "a\rb"],
+        'Invalid --cache-control "a\\rb": expected printable ASCII',
+      ],
+      [
+        ["--cache-control", "a\nb"],
+        'Invalid --cache-control "a\\nb": expected printable ASCII',
+      ],
+      [
+        ["-H", "X-A: a\nb"],
+        'Invalid --header "X-A: a\\nb": expected "Name: value" in ASCII',
+      ],
+      [
+        ["--host", " "],
+        'Invalid --host " ": expected an IP address or a host name (the port goes in --port)',
+      ],
+      [
+        ["--host="],
+        'Invalid --host "": expected an IP address or a host name (the port goes in --port)',
+      ],
+      [
+        ["--host", "127.0.0.1:80"],
+        'Invalid --host "127.0.0.1:80": expected an IP address or a host name (the port goes in --port)',
+      ],
+      [
+        ["--host", "[::1]"],
+        'Invalid --host "[::1]": expected an IP address or a host name (the port goes in --port)',
+      ],
+      [
+        ["--port", "8\n0"],
+        'Invalid --port "8\\n0": expected a decimal integer from 0 to 65535',
+      ],
+      [["a\nb", "c"], 'Too many arguments: "a\\nb c" (one ROOT at most)'],
+    ];
+    for (const [args, message] of cases) {
+      const error = cliError(args);
+      assert.equal(error.message, message, JSON.stringify(args));
+      assert.ok(!error.message.includes("\n"), error.message);
+    }
+    for (
+      const host of [
+        "127.0.0.1",
+        "::1",
+        "::",
+        "0.0.0.0",
+        "localhost",
+        "example.com",
+        "fe80::1",
+      ]
+    ) {
+      assert.equal(config(["--host", host]).hostname, host);
+    }
+    assert.equal(
+      config(["--cache-control", " no-cache "]).handler.cacheControl,
+      "no-cache",
+    );
+  },
+});

@@ -257,6 +257,113 @@ for (const [what, args, mention] of BAD_ARGS) {
   });
 }
 
+/** Mistakes and the exact line and status main.ts answers them with. */
+const MISTAKES: [string, string[], number, (dir: string) => string][] = [
+  [
+    "a host with a port",
+    ["--host", "127.0.0.1:80"],
+    2,
+    () =>
+      'static-srv: Invalid --host "127.0.0.1:80": expected an IP address or a ' +
+      "host name (the port goes in --port) (see --help)",
+  ],
+  [
+    "a negative port",
+    ["--port", "-1"],
+    2,
+    () =>
+      'static-srv: Invalid --port "-1": expected a decimal integer from 0 to ' +
+      "65535 (see --help)",
+  ],
+  [
+    "a missing --404 file",
+    ["--404", "missing.html"],
+    1,
+    (dir) => `static-srv: Cannot read "${dir}/missing.html": no such file`,
+  ],
+];
+
+for (const [what, args, status, line] of MISTAKES) {
+  Deno.test({
+    name: `main.ts reports ${what} in one line, with status ${status}`,
+    ...SANITIZE,
+    async fn(): Promise<void> {
+      const dir = await makeTree({ "index.html": "hi" });
+      try {
+        const { code, stdout, stderr } = await run([
+          dir,
+          "--port",
+          "0",
+          ...args.map((arg) => arg === "missing.html" ? `${dir}/${arg}` : arg),
+        ]);
+        assert.equal(code, status, stderr);
+        assert.equal(stdout, "");
+        assert.equal(assertOneLine(stderr), line(dir));
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "main.ts --help works without env permission",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const { code, stdout, stderr } = await runWithin(
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--no-prompt", MAIN, "--help"],
+        env: { NO_COLOR: "1", PORT: "1234" },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }),
+      CHILD_LIMIT_MS,
+    );
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, "");
+    assert.ok(stdout.includes("Usage: static-srv [ROOT] [options]"), stdout);
+  },
+});
+
+Deno.test({
+  name: "main.ts exits 1 with one line when stdout cannot be written",
+  ignore: Deno.build.os !== "linux",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const dir = await makeTree({ "index.html": "hi" });
+    try {
+      for (
+        const args of [[dir, "--port", "0", "--host", "127.0.0.1"], ["--help"]]
+      ) {
+        const { code, stderr } = await runWithin(
+          new Deno.Command("sh", {
+            args: [
+              "-c",
+              'exec "$0" run -A "$@" > /dev/full',
+              Deno.execPath(),
+              MAIN,
+              ...args,
+            ],
+            env: { NO_COLOR: "1" },
+            stdin: "null",
+            stdout: "piped",
+            stderr: "piped",
+          }),
+          CHILD_LIMIT_MS,
+        );
+        assert.equal(code, 1, stderr);
+        assert.equal(
+          assertOneLine(stderr),
+          "static-srv: Cannot write to stdout: No space left on device (os error 28)",
+        );
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 Deno.test({
   name: "main.ts exits 1 with one line when the root cannot be served",
   ...SANITIZE,

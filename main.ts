@@ -4,45 +4,97 @@
  *   deno run -A main.ts [ROOT] [options]     (see --help)
  *
  * Parses the command line, starts the worker threads that serve and stops
- * them cleanly on SIGINT / SIGTERM.
+ * them cleanly on SIGINT, SIGTERM or SIGHUP; a second one stops at once.
  *
  * @module
  */
 
-import { CliError, HELP, parseCli, VERSION } from "./src/cli.ts";
-import { serveWorkers } from "./src/workers.ts";
-import { logError } from "./src/log.ts";
+/** The signals that stop static-srv (Windows delivers only SIGINT and SIGBREAK to Deno). */
+const STOP_SIGNALS: readonly Deno.Signal[] = Deno.build.os === "windows"
+  ? ["SIGINT", "SIGBREAK"]
+  : ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/** The exit status after a second stop signal: 128 + its number, as shells report a process it ended. */
+const SIGNAL_EXIT_STATUS: Readonly<Partial<Record<Deno.Signal, number>>> = {
+  SIGHUP: 129,
+  SIGINT: 130,
+  SIGTERM: 143,
+};
+
+/**
+ * Listens for the stop signals: the first resolves the promise returned (a
+ * graceful stop) and says so on stderr, a second exits at once.
+ */
+function stopSignal(): Promise<Deno.Signal> {
+  let stopping = false;
+  return new Promise((resolve) => {
+    for (const signal of STOP_SIGNALS) {
+      Deno.addSignalListener(signal, () => {
+        if (stopping) Deno.exit(SIGNAL_EXIT_STATUS[signal] ?? 1);
+        stopping = true;
+        writeError(
+          `static-srv: stopping on ${signal}: finishing the responses in ` +
+            "flight (a second signal stops at once)",
+        );
+        resolve(signal);
+      });
+    }
+  });
+}
+
+/** Prints one line on stderr, whatever becomes of stderr (a closed terminal). */
+function writeError(line: string): void {
+  try {
+    Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
+  } catch {
+    // stderr closed
+  }
+}
 
 async function main(args: string[]): Promise<number> {
+  // First of all, before the modules load and the workers start (about half
+  // a second): a stop signal during start-up still stops cleanly.
+  const stop = stopSignal();
+  const { CliError, HELP, parseCli, VERSION } = await import("./src/cli.ts");
+  const { serveWorkers } = await import("./src/workers.ts");
+  const { reason } = await import("./src/resolver.ts");
   let command;
   try {
     command = parseCli(args, {
-      env: { PORT: Deno.env.get("PORT") },
+      // Read only when no --port is given, and only when permitted (without
+      // --allow-env, --help must still work).
+      env: {
+        get PORT(): string | undefined {
+          const env = { name: "env", variable: "PORT" } as const;
+          return Deno.permissions.querySync(env).state === "granted"
+            ? Deno.env.get("PORT")
+            : undefined;
+        },
+      },
       cpus: navigator.hardwareConcurrency,
     });
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
-    logError(`static-srv: ${error.message} (see --help)`);
+    writeError(`static-srv: ${error.message} (see --help)`);
     return 2;
   }
-  if (command.kind === "help") {
-    console.log(HELP);
-    return 0;
-  }
-  if (command.kind === "version") {
-    console.log(`static-srv ${VERSION}`);
+  if (command.kind !== "serve") {
+    try {
+      console.log(command.kind === "help" ? HELP : `static-srv ${VERSION}`);
+    } catch (error) {
+      writeError(`static-srv: Cannot write to stdout: ${reason(error)}`);
+      return 1;
+    }
     return 0;
   }
   try {
     const config = command.config;
     const running = await serveWorkers(config);
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      Deno.addSignalListener(signal, () => running.stop());
-    }
+    stop.then(() => running.stop());
     await running.stopped;
     return running.failed() ? 1 : 0;
   } catch (error) {
-    logError(`static-srv: ${(error as Error).message}`);
+    writeError(`static-srv: ${(error as Error).message}`);
     return 1;
   }
 }

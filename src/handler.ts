@@ -16,7 +16,12 @@
 import { now } from "./clock.ts";
 import type { RequestHead } from "./http/request_parser.ts";
 import { STATUS_CODE, type StatusCode } from "./http/status.ts";
-import { buildErrorPages, encodeResponse, httpDate } from "./http/response.ts";
+import {
+  buildErrorPages,
+  encodeResponse,
+  httpDate,
+  SERVER_NAME,
+} from "./http/response.ts";
 import { encodePath, type SanitizedTarget, sanitizeTarget } from "./target.ts";
 import {
   type FileStamp,
@@ -51,7 +56,7 @@ export interface HandlerOptions {
   followSymlinks?: boolean;
   /** `Cache-Control` value for files (default: none sent). */
   cacheControl?: string;
-  /** Extra header fields for every response (`-H`). */
+  /** Extra header fields for every response (`-H`); one the server sends from its options or as a constant (`Server`, `Cache-Control`, the CORS fields) is replaced, not repeated. */
   headers?: readonly [string, string][];
   /** Send `Access-Control-Allow-Origin: *` and answer CORS preflights. */
   cors?: boolean;
@@ -260,6 +265,14 @@ export class Handler {
   #maxLoading: number;
   /** Header lines added to every response: CORS and `-H`. */
   #common: string;
+  /** The `Server` value (`-H` may replace it). */
+  #server: string;
+  /** The `Cache-Control` of files and their 304s, unless `-H` sets it for every response. */
+  #cacheControl: string | undefined;
+  /** The `Cache-Control` line of listings, unless `-H` sets it for every response. */
+  #listingCache: string;
+  /** The fields of a CORS preflight's answer that `-H` does not replace. */
+  #preflight: string;
 
   private constructor(
     resolver: Resolver,
@@ -278,17 +291,47 @@ export class Handler {
       cacheSize,
     );
     this.#maxLoading = cacheSize;
+    // A field given with -H replaces the one the server would send, so that
+    // no response carries it twice (two Access-Control-Allow-Origin values
+    // are rejected by browsers, say). Built once: no per-request cost.
+    const headers = options.headers ?? [];
+    const given = new Set(headers.map(([name]) => name.toLowerCase()));
+    const unless = (name: string, line: string): string =>
+      given.has(name.toLowerCase()) ? "" : line;
     // Scripts of other origins may also read the validators and range
     // fields (the CORS-safelisted ones are readable anyway).
     let common = options.cors
-      ? "Access-Control-Allow-Origin: *\r\n" +
-        "Access-Control-Expose-Headers: Accept-Ranges, Content-Encoding, " +
-        "Content-Range, ETag\r\n"
+      ? unless(
+        "Access-Control-Allow-Origin",
+        "Access-Control-Allow-Origin: *\r\n",
+      ) +
+        unless(
+          "Access-Control-Expose-Headers",
+          "Access-Control-Expose-Headers: Accept-Ranges, Content-Encoding, " +
+            "Content-Range, ETag\r\n",
+        )
       : "";
-    for (const [name, value] of options.headers ?? []) {
-      common += `${name}: ${value}\r\n`;
+    let server = SERVER_NAME;
+    for (const [name, value] of headers) {
+      if (name.toLowerCase() === "server") server = value;
+      else common += `${name}: ${value}\r\n`;
     }
     this.#common = common;
+    this.#server = server;
+    this.#cacheControl = given.has("cache-control")
+      ? undefined
+      : options.cacheControl;
+    this.#listingCache = unless("Cache-Control", "Cache-Control: no-cache\r\n");
+    this.#preflight = unless(
+      "Access-Control-Allow-Methods",
+      `Access-Control-Allow-Methods: ${ALLOWED_METHODS}\r\n`,
+    ) +
+      unless(
+        "Access-Control-Allow-Headers",
+        "Access-Control-Allow-Headers: Range, If-Match, If-None-Match, " +
+          "If-Modified-Since, If-Unmodified-Since, If-Range\r\n",
+      ) +
+      unless("Access-Control-Max-Age", "Access-Control-Max-Age: 86400\r\n");
   }
 
   /**
@@ -339,6 +382,7 @@ export class Handler {
     const fields = "Content-Type: text/html; charset=utf-8\r\n" +
       (options.fields ?? "") + this.#common;
     const bytes = encodeResponse(status, fields, {
+      server: this.#server,
       body: isHead ? undefined : page,
       contentLength: page.length,
       close,
@@ -410,6 +454,7 @@ export class Handler {
       reply = replyOf(
         status,
         encodeResponse(status, variant.notModified, {
+          server: this.#server,
           contentLength: null,
           close,
         }),
@@ -421,6 +466,7 @@ export class Handler {
       reply = replyOf(
         status,
         encodeResponse(status, variant.fields, {
+          server: this.#server,
           body: combine ? body : undefined,
           contentLength: body.length,
           close,
@@ -479,7 +525,7 @@ export class Handler {
         const bytes = encodeResponse(
           STATUS_CODE.MovedPermanently,
           `Location: ${location}\r\n${this.#common}`,
-          { contentLength: 0, close, keepAlive },
+          { server: this.#server, contentLength: 0, close, keepAlive },
         );
         return replyOf(STATUS_CODE.MovedPermanently, bytes, close);
       }
@@ -562,7 +608,7 @@ export class Handler {
       const bytes = encodeResponse(
         STATUS_CODE.NotModified,
         validators.notModified + extra,
-        { contentLength: null, close, keepAlive },
+        { server: this.#server, contentLength: null, close, keepAlive },
       );
       return replyOf(STATUS_CODE.NotModified, bytes, close);
     }
@@ -601,6 +647,7 @@ export class Handler {
       file = null;
     }
     const bytes = encodeResponse(STATUS_CODE.OK, okFields, {
+      server: this.#server,
       body: file === null && body !== undefined &&
           body.length <= COMBINE_LIMIT
         ? body
@@ -628,12 +675,10 @@ export class Handler {
       head.fields.origin !== undefined &&
       head.fields.accessControlRequestMethod !== undefined
     ) {
-      fields += `Access-Control-Allow-Methods: ${ALLOWED_METHODS}\r\n` +
-        "Access-Control-Allow-Headers: Range, If-Match, If-None-Match, " +
-        "If-Modified-Since, If-Unmodified-Since, If-Range\r\n" +
-        "Access-Control-Max-Age: 86400\r\n";
+      fields += this.#preflight;
     }
     const bytes = encodeResponse(STATUS_CODE.NoContent, fields + this.#common, {
+      server: this.#server,
       contentLength: null,
       close,
       keepAlive: !close && head.minor === 0,
@@ -890,7 +935,7 @@ export class Handler {
     // Never later than the `Date` of any response that carries it.
     const lastModified = Math.min(found.mtime, now());
     const type = contentType(found.name);
-    const cacheControl = this.#options.cacheControl;
+    const cacheControl = this.#cacheControl;
     const notModified = `ETag: ${etag}\r\n` +
       `Last-Modified: ${httpDate(lastModified)}\r\n` +
       (cacheControl === undefined ? "" : `Cache-Control: ${cacheControl}\r\n`) +
@@ -952,6 +997,7 @@ export class Handler {
       parts.push(layout.tail);
     }
     const bytes = encodeResponse(STATUS_CODE.PartialContent, fields, {
+      server: this.#server,
       contentLength: length,
       close,
       keepAlive,
@@ -1000,7 +1046,7 @@ export class Handler {
     } catch {
       return this.error(STATUS_CODE.Forbidden, { head });
     }
-    const fields = "Vary: Accept\r\nCache-Control: no-cache\r\n" + this.#common;
+    const fields = "Vary: Accept\r\n" + this.#listingCache + this.#common;
     // A listing has no validators: only `*` matches it.
     const precondition = evaluateUnvalidated(head.fields);
     if (precondition === "failed") {
@@ -1008,6 +1054,7 @@ export class Handler {
     }
     if (precondition === "not-modified") {
       const bytes = encodeResponse(STATUS_CODE.NotModified, fields, {
+        server: this.#server,
         contentLength: null,
         close,
         keepAlive: !close && head.minor === 0,
@@ -1027,6 +1074,7 @@ export class Handler {
       STATUS_CODE.OK,
       `Content-Type: ${type}\r\n${fields}`,
       {
+        server: this.#server,
         body: isHead ? undefined : page,
         contentLength: page.length,
         close,

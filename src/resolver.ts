@@ -495,6 +495,15 @@ export async function readFileOnce(path: string | URL): Promise<Uint8Array> {
   try {
     return await Deno.readFile(path);
   } catch (error) {
-    throw new Error(`Cannot read "${path}": ${(error as Error).message}`);
+    throw new Error(
+      `Cannot read ${JSON.stringify(String(path))}: ${reason(error)}`,
+    );
   }
+}
+
+/** An error's reason for a one-line message: Deno's text without the operation and path it appends (`: readfile '/x'`). */
+export function reason(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "no such file";
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/: [a-z_]+ '[^']*'( -> '[^']*')?$/, "");
 }

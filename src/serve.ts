@@ -30,6 +30,8 @@ export interface ServeOptions {
   print?: (line: string) => void;
   /** Receives one-line error messages (default: stderr). */
   onError?: (message: string) => void;
+  /** With `config.reusePort`: still fail when anyone already listens on the port (see `ServerOptions.exclusive`). */
+  exclusive?: boolean;
 }
 
 function urlHost(hostname: string): string {
@@ -75,6 +77,7 @@ export async function serve(
       hostname: config.hostname,
       port: config.port,
       reusePort: config.reusePort,
+      exclusive: options.exclusive,
       headerTimeout: config.headerTimeout,
       idleTimeout: config.idleTimeout,
       maxConnections: config.maxConnections,

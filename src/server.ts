@@ -19,6 +19,13 @@ export interface ServerOptions extends ConnectionOptions {
   port?: number;
   /** Let several processes or workers listen on the same port (Linux `SO_REUSEPORT`). */
   reusePort?: boolean;
+  /**
+   * With `reusePort`: fail with `AddrInUse` when anyone already listens on
+   * the port (as without `reusePort`), by binding it once without
+   * `SO_REUSEPORT` and closing that listener just before the real bind. The
+   * first of several workers that share the port among themselves only.
+   */
+  exclusive?: boolean;
   /** Most open connections; past it a new one gets a 503 and is closed (default 10000). */
   maxConnections?: number;
 }
@@ -98,7 +105,17 @@ export class Server {
       hostname: options.hostname ?? SERVER_DEFAULTS.hostname,
       port: options.port ?? SERVER_DEFAULTS.port,
     };
-    if (options.reusePort) listenOptions.reusePort = true;
+    if (options.reusePort) {
+      if (options.exclusive) {
+        // Without SO_REUSEPORT the bind fails when anyone listens on the
+        // port, whether with SO_REUSEPORT or not. Both calls are synchronous,
+        // so nothing of this process runs between the close and the bind.
+        const probe = Deno.listen({ ...listenOptions, transport: "tcp" });
+        listenOptions.port = probe.addr.port;
+        probe.close();
+      }
+      listenOptions.reusePort = true;
+    }
     const listener = Deno.listen({ ...listenOptions, transport: "tcp" });
     return new Server(listener, handler, options);
   }

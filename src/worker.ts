@@ -11,7 +11,8 @@ import { type Running, serve } from "./serve.ts";
 
 /** A message from the main thread. */
 export type ToWorker =
-  | { type: "start"; config: ServeConfig }
+  /** Serve `config`; `exclusive` as in `ServeOptions`. */
+  | { type: "start"; config: ServeConfig; exclusive?: boolean }
   | { type: "stop" }
   /** The supervisor's heartbeat: answered with a pong while the thread's event loop turns. */
   | { type: "ping" }
@@ -48,7 +49,10 @@ function post(message: FromWorker): void {
 parentPort!.on("message", async (message: ToWorker) => {
   if (message.type === "start") {
     try {
-      running = await serve(message.config, { print: () => {} });
+      running = await serve(message.config, {
+        print: () => {},
+        exclusive: message.exclusive,
+      });
       post({
         type: "ready",
         port: running.port,

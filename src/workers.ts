@@ -7,7 +7,9 @@
  * the server. Only a worker that cannot start again (its root is gone, say)
  * is given up on. Several
  * threads share the port through `SO_REUSEPORT`, so the kernel spreads the
- * connections.
+ * connections; unless `--reuse-port` was asked for, the first of them makes
+ * sure that nobody else listens on the port first, so that a second
+ * static-srv started by mistake fails as it does with one worker.
  *
  * Each thread's V8 heap is bounded by {@linkcode WORKER_LIMITS}. With V8's
  * defaults the young generation grows to 48 MiB under load and the old one
@@ -24,6 +26,7 @@ import type { ServeConfig } from "./cli.ts";
 import type { Running, ServeOptions } from "./serve.ts";
 import type { FromWorker, Ready, ToWorker } from "./worker.ts";
 import { logError } from "./log.ts";
+import { reason } from "./resolver.ts";
 
 /** Pauses before restarting a worker, in ms. */
 export interface RestartBackoff {
@@ -102,6 +105,7 @@ interface Slot {
 
 function spawn(
   config: ServeConfig,
+  exclusive = false,
 ): Promise<{ worker: Worker } & Ready> {
   const worker = new Worker(new URL("./worker.ts", import.meta.url), {
     resourceLimits: WORKER_LIMITS,
@@ -120,7 +124,9 @@ function spawn(
       }
     });
     worker.once("error", (error: Error) => fail(error.message));
-    worker.postMessage({ type: "start", config } satisfies ToWorker);
+    worker.postMessage(
+      { type: "start", config, exclusive } satisfies ToWorker,
+    );
   });
 }
 
@@ -133,9 +139,9 @@ export interface RunningWorkers extends Running {
 }
 
 /**
- * Starts `config.workers` worker threads on one port (they share it through
- * `SO_REUSEPORT` when `config.reusePort`); throws like `serve` when the first
- * cannot start.
+ * Starts `config.workers` worker threads on one port (several share it
+ * through `SO_REUSEPORT`; other processes may join only with
+ * `config.reusePort`); throws like `serve` when the first cannot start.
  */
 export async function serveWorkers(
   config: ServeConfig,
@@ -145,8 +151,16 @@ export async function serveWorkers(
   const print = options.print ?? ((line: string) => console.log(line));
   const onError = options.onError ?? logError;
   // The first worker picks the port when 0 was asked for; the rest share it.
-  const first = await spawn(config);
-  const shared: ServeConfig = { ...config, port: first.port };
+  // Workers share the port through SO_REUSEPORT, which would also let them
+  // join another process's listener: without --reuse-port the first one
+  // binds without it first, to fail as a lone listener does.
+  const several = config.workers > 1;
+  const listen: ServeConfig = {
+    ...config,
+    reusePort: config.reusePort || several,
+  };
+  const first = await spawn(listen, several && !config.reusePort);
+  const shared: ServeConfig = { ...listen, port: first.port };
   const newSlot = (worker: Worker): Slot => ({
     worker,
     deaths: [],
@@ -275,12 +289,20 @@ export async function serveWorkers(
   stopped.then(() => clearInterval(beat));
 
   const urls = first.urls;
-  print(
-    config.workers > 1
-      ? `static-srv ${first.root} (${config.workers} workers)`
-      : `static-srv ${first.root}`,
-  );
-  for (const url of urls) print(`  ${url}`);
+  try {
+    print(
+      config.workers > 1
+        ? `static-srv ${first.root} (${config.workers} workers)`
+        : `static-srv ${first.root}`,
+    );
+    for (const url of urls) print(`  ${url}`);
+  } catch (error) {
+    // stdout is full or closed: nobody would learn where we listen.
+    stopping = true;
+    clearInterval(beat);
+    await Promise.all(slots.map((slot) => slot.worker.terminate()));
+    throw new Error(`Cannot write to stdout: ${reason(error)}`);
+  }
 
   const running: RunningWorkers = {
     urls,

@@ -4,6 +4,8 @@ import {
   CliError,
   HELP,
   parseCli,
+  REPLACEABLE_FIELDS,
+  RESPONSE_FIELDS,
   type ServeConfig,
   VERSION,
 } from "../src/cli.ts";
@@ -319,6 +321,7 @@ Deno.test({
       "Date: now",
       "Content-Range: bytes 0-1/2",
     ];
+    for (const name of RESPONSE_FIELDS) cases.push(`${name}: x`);
     for (const value of cases) {
       const error = cliError(["-H", value]);
       assert.match(error.message, /^[A-Z]/, error.message);
@@ -327,6 +330,90 @@ Deno.test({
     assert.match(
       cliError(["-H", "Content-Length: 5"]).message,
       /"Content-Length"/,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "parseCli() refuses -H for every field the server sets for each response",
+  ...SANITIZE,
+  fn(): void {
+    const names = [
+      "Content-Type",
+      "Content-Length",
+      "Content-Encoding",
+      "Content-Range",
+      "ETag",
+      "Last-Modified",
+      "Date",
+      "Accept-Ranges",
+      "Vary",
+      "Transfer-Encoding",
+      "Connection",
+      "Location",
+      "Allow",
+      "Keep-Alive",
+      "Retry-After",
+    ];
+    for (const name of names) {
+      for (const spelt of [name, name.toUpperCase(), name.toLowerCase()]) {
+        assert.equal(
+          cliError(["-H", `${spelt}: x`]).message,
+          `Cannot set "${spelt}" with --header: the server sets it for each ` +
+            "response",
+        );
+      }
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "parseCli() accepts -H for the fields the server sets from its options, to replace them",
+  ...SANITIZE,
+  fn(): void {
+    for (const name of REPLACEABLE_FIELDS) {
+      assert.deepEqual(
+        config(["--cors", "-H", `${name}: v`]).handler.headers,
+        [[name, "v"]],
+      );
+    }
+    assert.deepEqual(
+      config(["--cors", "-H", "Access-Control-Allow-Origin: https://x"])
+        .handler.headers,
+      [["Access-Control-Allow-Origin", "https://x"]],
+    );
+  },
+});
+
+Deno.test({
+  name: "parseCli() refuses a field given twice, but for Set-Cookie",
+  ...SANITIZE,
+  fn(): void {
+    for (
+      const args of [
+        ["-H", "X-A: 1", "-H", "X-A: 2"],
+        ["-H", "X-A: 1", "--header", "x-a: 1"],
+        ["-H", "Server: a", "-H", "SERVER: b"],
+      ]
+    ) {
+      assert.match(
+        cliError(args).message,
+        /^Cannot set "[^"]+" twice with --header: give its values in one, separated by ", "$/,
+        JSON.stringify(args),
+      );
+    }
+    assert.deepEqual(
+      config(["-H", "Set-Cookie: a=1", "-H", "set-cookie: b=2"]).handler
+        .headers,
+      [["Set-Cookie", "a=1"], ["set-cookie", "b=2"]],
+    );
+    assert.equal(
+      cliError(["--cache-control", "no-cache", "-H", "cache-control: no-store"])
+        .message,
+      'Cannot set "Cache-Control" with both --cache-control and --header: ' +
+        "give one",
     );
   },
 });
@@ -413,8 +500,9 @@ Deno.test({
     const cases: [string[], Options, number, boolean][] = [
       [[], {}, 1, false],
       [["--workers", "1"], {}, 1, false],
-      [["--workers", "4"], {}, 4, true],
-      [["--workers", "auto"], { cpus: 8 }, 8, true],
+      // Workers share the port among themselves whatever reusePort says.
+      [["--workers", "4"], {}, 4, false],
+      [["--workers", "auto"], { cpus: 8 }, 8, false],
       [["--workers", "auto"], { cpus: 1 }, 1, false],
       [["--workers", "auto"], {}, 1, false],
       [["--reuse-port"], {}, 1, true],
@@ -464,5 +552,160 @@ Deno.test({
     }
     assert.ok(HELP.startsWith(`static-srv ${VERSION}`));
     assert.ok(HELP.includes("Usage: static-srv [ROOT] [options]"));
+  },
+});
+
+Deno.test({
+  name: "HELP says that --max-connections and --cache-size are per worker",
+  ...SANITIZE,
+  fn(): void {
+    for (const flag of ["--max-connections", "--cache-size"]) {
+      const at = HELP.indexOf(flag);
+      const entry = HELP.slice(at, HELP.indexOf("\n      --", at + 1));
+      assert.match(entry, /per worker/, flag);
+    }
+  },
+});
+
+Deno.test({
+  name: "parseCli() accepts only plain decimal numbers in numeric flags",
+  ...SANITIZE,
+  fn(): void {
+    const integers: [string, string][] = [
+      ["--port", "0 to 65535"],
+      ["--max-connections", "1 to 1000000"],
+      ["--workers", "1 to 256"],
+    ];
+    const fractions: [string, string][] = [
+      ["--header-timeout", "0.001 to 86400"],
+      ["--idle-timeout", "0.001 to 86400"],
+      ["--cache-size", "0 to 65536"],
+    ];
+    const bad = [
+      "0x4a5f",
+      "1e4",
+      " 80",
+      "80 ",
+      "\t80",
+      "+80",
+      "1_000",
+      "0b1",
+      "0o7",
+      "Infinity",
+      "NaN",
+      ".5",
+      "5.",
+      "1,5",
+    ];
+    for (const [flag, range] of integers) {
+      for (const value of [...bad, "19100.0", "1.5"]) {
+        assert.equal(
+          cliError([`${flag}=${value}`]).message,
+          `Invalid ${flag} ${
+            JSON.stringify(value)
+          }: expected a decimal integer from ${range}`,
+        );
+      }
+    }
+    for (const [flag, range] of fractions) {
+      for (const value of bad) {
+        assert.equal(
+          cliError([`${flag}=${value}`]).message,
+          `Invalid ${flag} ${
+            JSON.stringify(value)
+          }: expected a decimal number from ${range}`,
+        );
+      }
+    }
+    assert.equal(
+      cliError([], { env: { PORT: "0x50" } }).message,
+      'Invalid PORT (from the environment) "0x50": expected a decimal ' +
+        "integer from 0 to 65535",
+    );
+    assert.equal(config(["--port", "080"]).port, 80);
+    assert.equal(config(["--workers", "2"]).workers, 2);
+    assert.equal(config(["--idle-timeout", "1.25"]).idleTimeout, 1250);
+  },
+});
+
+Deno.test({
+  name:
+    "parseCli() reports mistakes in one line, naming the flag and quoting the value",
+  ...SANITIZE,
+  fn(): void {
+    const cases: [string[], string][] = [
+      [
+        ["--port", "-1"],
+        'Invalid --port "-1": expected a decimal integer from 0 to 65535',
+      ],
+      [
+        ["-p", "-1"],
+        'Invalid --port "-1": expected a decimal integer from 0 to 65535',
+      ],
+      [
+        ["--port=-1"],
+        'Invalid --port "-1": expected a decimal integer from 0 to 65535',
+      ],
+      [
+        ["--host", "-x"],
+        'Invalid --host "-x": expected an IP address or a host name (the port goes in --port)',
+      ],
+      [["-H", "-x"], 'Invalid --header "-x": expected "Name: value" in ASCII'],
+      [
+        ["--cache-control", "a\rb"],
+        'Invalid --cache-control "a\\rb": expected printable ASCII',
+      ],
+      [
+        ["--cache-control", "a\nb"],
+        'Invalid --cache-control "a\\nb": expected printable ASCII',
+      ],
+      [
+        ["-H", "X-A: a\nb"],
+        'Invalid --header "X-A: a\\nb": expected "Name: value" in ASCII',
+      ],
+      [
+        ["--host", " "],
+        'Invalid --host " ": expected an IP address or a host name (the port goes in --port)',
+      ],
+      [
+        ["--host="],
+        'Invalid --host "": expected an IP address or a host name (the port goes in --port)',
+      ],
+      [
+        ["--host", "127.0.0.1:80"],
+        'Invalid --host "127.0.0.1:80": expected an IP address or a host name (the port goes in --port)',
+      ],
+      [
+        ["--host", "[::1]"],
+        'Invalid --host "[::1]": expected an IP address or a host name (the port goes in --port)',
+      ],
+      [
+        ["--port", "8\n0"],
+        'Invalid --port "8\\n0": expected a decimal integer from 0 to 65535',
+      ],
+      [["a\nb", "c"], 'Too many arguments: "a\\nb c" (one ROOT at most)'],
+    ];
+    for (const [args, message] of cases) {
+      const error = cliError(args);
+      assert.equal(error.message, message, JSON.stringify(args));
+      assert.ok(!error.message.includes("\n"), error.message);
+    }
+    for (
+      const host of [
+        "127.0.0.1",
+        "::1",
+        "::",
+        "0.0.0.0",
+        "localhost",
+        "example.com",
+        "fe80::1",
+      ]
+    ) {
+      assert.equal(config(["--host", host]).hostname, host);
+    }
+    assert.equal(
+      config(["--cache-control", " no-cache "]).handler.cacheControl,
+      "no-cache",
+    );
   },
 });

@@ -12,10 +12,12 @@ import {
   gunzipSync,
   gzipSync,
 } from "node:zlib";
+import { REPLACEABLE_FIELDS, RESPONSE_FIELDS } from "../src/cli.ts";
 import { type HandlerOptions, MAX_CACHED_PATH } from "../src/handler.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
 import {
   exchange,
+  get as getRequest,
   latin1Bytes,
   makeTree,
   procText,
@@ -2413,6 +2415,196 @@ Deno.test({
       // The server (this process) read the 1 MiB slice, and the client the
       // same 1 MiB off the socket: nowhere near 500 MiB.
       assert.ok(read < 8 * 1024 * 1024, `read ${read} bytes`);
+    } finally {
+      await server.close();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+// ---------------------------------------------------------------------------
+// -H: each field once
+
+/** Sends `request` on a fresh connection and reads until the server closes (bounded); answers the head's field lines as [lowercased name, value]. */
+async function rawFields(
+  port: number,
+  request: string,
+): Promise<{ status: number; fields: [string, string][] }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(latin1Bytes(request));
+    let text = "";
+    const chunk = new Uint8Array(65536);
+    for (let i = 0; i < 1000 && !text.includes("\r\n\r\n"); i++) {
+      const n = await conn.read(chunk);
+      if (n === null) break;
+      text += new TextDecoder("latin1").decode(chunk.subarray(0, n));
+    }
+    const end = text.indexOf("\r\n\r\n");
+    assert.ok(end > 0, `no response head: ${JSON.stringify(text)}`);
+    const lines = text.slice(0, end).split("\r\n");
+    return {
+      status: Number(lines[0].split(" ")[1]),
+      fields: lines.slice(1).map((line) => {
+        const colon = line.indexOf(":");
+        return [
+          line.slice(0, colon).toLowerCase(),
+          line.slice(colon + 1).trim(),
+        ];
+      }),
+    };
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test({
+  name:
+    "Handler sends each field once, -H replacing Server, Cache-Control and the CORS fields",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const root = await makeTree({
+      "a.txt": "0123456789",
+      "big.txt": "compress me ".repeat(100),
+      "dir/b.txt": "b",
+      "sub/index.html": "<p>sub</p>",
+    });
+    const given: [string, string][] = [
+      ["Access-Control-Allow-Origin", "https://x.example"],
+      ["access-control-expose-headers", "ETag"],
+      ["Access-Control-Max-Age", "60"],
+      ["Access-Control-Allow-Methods", "GET"],
+      ["Server", "mine"],
+      ["Cache-Control", "no-store"],
+      ["X-Frame-Options", "DENY"],
+    ];
+    const server = await startServer(root, {
+      handler: {
+        cors: true,
+        dirListing: true,
+        compress: true,
+        // -H wins over the option (the command line refuses both).
+        cacheControl: "max-age=60",
+        headers: given,
+      },
+    });
+    const origin = "Origin: https://x.example\r\nConnection: close\r\n";
+    const requests: [string, number][] = [
+      [getRequest("/a.txt", origin), STATUS_CODE.OK],
+      [`HEAD /a.txt HTTP/1.1\r\nHost: x\r\n${origin}\r\n`, STATUS_CODE.OK],
+      [
+        getRequest("/a.txt", `${origin}If-None-Match: *\r\n`),
+        STATUS_CODE.NotModified,
+      ],
+      [
+        getRequest("/a.txt", `${origin}Range: bytes=0-1\r\n`),
+        STATUS_CODE.PartialContent,
+      ],
+      [
+        getRequest("/a.txt", `${origin}Range: bytes=0-1,4-5\r\n`),
+        STATUS_CODE.PartialContent,
+      ],
+      [
+        getRequest("/a.txt", `${origin}Range: bytes=100-200\r\n`),
+        STATUS_CODE.RangeNotSatisfiable,
+      ],
+      [
+        getRequest("/big.txt", `${origin}Accept-Encoding: gzip\r\n`),
+        STATUS_CODE.OK,
+      ],
+      [getRequest("/missing", origin), STATUS_CODE.NotFound],
+      [getRequest("/sub", origin), STATUS_CODE.MovedPermanently],
+      [getRequest("/dir/", origin), STATUS_CODE.OK],
+      [
+        `OPTIONS /a.txt HTTP/1.1\r\nHost: x\r\n${origin}` +
+        "Access-Control-Request-Method: GET\r\n\r\n",
+        STATUS_CODE.NoContent,
+      ],
+      [`DELETE /a.txt HTTP/1.1\r\nHost: x\r\n${origin}\r\n`, 405],
+      [`GET /a.txt HTTP/1.1\r\n${origin}\r\n`, STATUS_CODE.BadRequest],
+    ];
+    try {
+      for (const [request, status] of requests) {
+        const label = JSON.stringify(request.split("\r\n")[0]);
+        const response = await rawFields(server.port, request);
+        assert.equal(response.status, status, label);
+        const counts = new Map<string, number>();
+        for (const [name] of response.fields) {
+          counts.set(name, (counts.get(name) ?? 0) + 1);
+        }
+        for (const [name, count] of counts) {
+          assert.equal(count, 1, `${label}: ${name} sent ${count} times`);
+        }
+        const value = (name: string): string | undefined =>
+          response.fields.find(([n]) => n === name)?.[1];
+        for (const [name, expected] of given) {
+          if (
+            name.toLowerCase() === "access-control-allow-methods" &&
+            status !== STATUS_CODE.NoContent
+          ) continue; // only as given, on every response
+          assert.equal(
+            value(name.toLowerCase()),
+            expected,
+            `${label}: ${name}`,
+          );
+        }
+      }
+    } finally {
+      await server.close();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "Handler emits no field that the command line neither refuses nor lets -H replace",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // Every field a response may carry must be in one of the two lists, so
+    // that -H never adds a second copy of it.
+    const root = await makeTree({
+      "a.txt": "0123456789",
+      "big.txt": "compress me ".repeat(100),
+      "dir/b.txt": "b",
+      "sub/index.html": "<p>sub</p>",
+    });
+    const server = await startServer(root, {
+      handler: {
+        cors: true,
+        dirListing: true,
+        compress: true,
+        spa: true,
+        cacheControl: "max-age=60",
+      },
+    });
+    const extra = "Origin: https://x.example\r\nConnection: close\r\n";
+    const requests = [
+      getRequest("/a.txt", extra),
+      getRequest("/a.txt", `${extra}If-None-Match: *\r\n`),
+      getRequest("/a.txt", `${extra}Range: bytes=0-1\r\n`),
+      getRequest("/a.txt", `${extra}Range: bytes=100-200\r\n`),
+      getRequest("/big.txt", `${extra}Accept-Encoding: gzip\r\n`),
+      getRequest("/missing", extra),
+      getRequest("/missing.js", extra),
+      getRequest("/sub", extra),
+      getRequest("/dir/", extra),
+      `OPTIONS /a.txt HTTP/1.1\r\nHost: x\r\n${extra}` +
+      "Access-Control-Request-Method: GET\r\n\r\n",
+      `DELETE /a.txt HTTP/1.1\r\nHost: x\r\n${extra}\r\n`,
+      `HTTP/1.0 /a.txt\r\n${extra}\r\n`,
+      `GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n`,
+    ];
+    try {
+      for (const request of requests) {
+        const { fields } = await rawFields(server.port, request);
+        for (const [name] of fields) {
+          assert.ok(
+            RESPONSE_FIELDS.has(name) || REPLACEABLE_FIELDS.has(name),
+            `${JSON.stringify(request.split("\r\n")[0])}: ${name}`,
+          );
+        }
+      }
     } finally {
       await server.close();
       await Deno.remove(root, { recursive: true });

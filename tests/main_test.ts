@@ -14,7 +14,9 @@ import {
   MAIN,
   makeTree,
   type ProcessOutput,
+  procText,
   PROJECT,
+  readHead,
   ResponseReader,
   runWithin,
   SANITIZE,
@@ -65,64 +67,111 @@ function assertOneLine(text: string): string {
   return lines[0];
 }
 
+/** A child's output stream, read line by line: on demand, or all of it in the background. */
+class LineStream {
+  readonly lines: string[] = [];
+  #reader: ReadableStreamDefaultReader<string>;
+  #partial = "";
+  #done = false;
+  /** The one read in flight, shared by whoever waits for more. */
+  #reading: Promise<boolean> | null = null;
+  #draining?: Promise<string[]>;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  /** Everything read so far. */
+  get text(): string {
+    return this.lines.map((line) => line + "\n").join("") + this.#partial;
+  }
+
+  /** Reads one chunk into `lines`; false at the end. */
+  #more(): Promise<boolean> {
+    return this.#reading ??= this.#read().finally(() => this.#reading = null);
+  }
+
+  async #read(): Promise<boolean> {
+    if (this.#done) return false;
+    const { value, done } = await this.#reader.read();
+    if (done) {
+      this.#done = true;
+      if (this.#partial !== "") this.lines.push(this.#partial);
+      this.#partial = "";
+      this.#reader.releaseLock();
+      return false;
+    }
+    const parts = (this.#partial + value).split("\n");
+    this.#partial = parts.pop()!;
+    this.lines.push(...parts);
+    return true;
+  }
+
+  /** Reads until a line matches; throws at the end of the stream. */
+  async waitFor(match: (line: string) => boolean): Promise<string> {
+    for (let seen = 0;;) {
+      for (; seen < this.lines.length; seen++) {
+        if (match(this.lines[seen])) return this.lines[seen];
+      }
+      if (!await this.#more()) {
+        throw new Error(
+          `output ended without the expected line: ${
+            JSON.stringify(this.lines)
+          }`,
+        );
+      }
+    }
+  }
+
+  /** Reads to the end; answers every line. */
+  async rest(): Promise<string[]> {
+    while (await this.#more()) {
+      // reading
+    }
+    return this.lines;
+  }
+
+  /** Keeps reading in the background until the end (the child never blocks on it). */
+  drain(): void {
+    this.#draining ??= this.rest();
+  }
+}
+
 /**
- * A main.ts that serves until stopped, with its stdout read line by line
- * (only when asked: a test may leave it unread) and its stderr read as it
- * comes.
+ * A main.ts that serves until stopped. Its stderr is read as it comes; its
+ * stdout only when asked (`waitForLine`, `readStdout`): a test may leave it
+ * unread.
  */
 class ServerProcess {
   readonly child: Deno.ChildProcess;
   readonly port: number;
-  readonly lines: string[];
-  #reader: ReadableStreamDefaultReader<string>;
-  #partial = "";
-  #stderrText = "";
-  #stderr: Promise<void>;
-  #pump?: Promise<void>;
+  readonly out: LineStream;
+  readonly err: LineStream;
   #timer: ReturnType<typeof setTimeout>;
   #stopped?: Promise<{ code: number; stdout: string[]; stderr: string }>;
 
-  private constructor(
-    child: Deno.ChildProcess,
-    reader: ReadableStreamDefaultReader<string>,
-    timer: ReturnType<typeof setTimeout>,
-  ) {
+  private constructor(child: Deno.ChildProcess) {
     this.child = child;
-    this.#reader = reader;
-    this.#timer = timer;
+    this.#timer = killAfter(child, CHILD_LIMIT_MS);
+    this.out = new LineStream(child.stdout);
+    this.err = new LineStream(child.stderr);
+    this.err.drain();
     this.port = 0;
-    this.lines = [];
-    this.#stderr = (async () => {
-      const stderr = child.stderr.pipeThrough(new TextDecoderStream())
-        .getReader();
-      for (;;) {
-        const { value, done } = await stderr.read();
-        if (done) break;
-        this.#stderrText += value;
-      }
-    })();
   }
 
   /** What it wrote on stderr so far. */
   get stderr(): string {
-    return this.#stderrText;
+    return this.err.text;
   }
 
   /** Reads the rest of stdout into `lines` in the background, until it ends. */
   readStdout(): void {
-    this.#pump ??= this.#readRest();
+    this.out.drain();
   }
 
-  async #readRest(): Promise<void> {
-    for (;;) {
-      const { value, done } = await this.#reader.read();
-      if (done) break;
-      const parts = (this.#partial + value).split("\n");
-      this.#partial = parts.pop()!;
-      this.lines.push(...parts);
-    }
-    if (this.#partial !== "") this.lines.push(this.#partial);
-    this.#partial = "";
+  /** Starts main.ts without waiting for anything. */
+  static spawn(args: string[], options: { cwd?: string } = {}): ServerProcess {
+    return new ServerProcess(command(args, options).spawn());
   }
 
   /** Starts main.ts and waits for the banner's URL; always cleans up on failure. */
@@ -130,11 +179,7 @@ class ServerProcess {
     args: string[],
     options: { cwd?: string } = {},
   ): Promise<ServerProcess> {
-    const child = command(args, options).spawn();
-    const timer = killAfter(child, CHILD_LIMIT_MS);
-    const reader = child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-    const server = new ServerProcess(child, reader, timer);
+    const server = ServerProcess.spawn(args, options);
     try {
       const line = await server.waitForLine((l) =>
         /^\s+http:\/\/127\.0\.0\.1:\d+\/$/.test(l)
@@ -147,60 +192,56 @@ class ServerProcess {
     }
   }
 
+  /** The stdout lines read so far. */
+  get lines(): string[] {
+    return this.out.lines;
+  }
+
   /** Reads stdout until a line matches; throws at the end of stdout. */
-  async waitForLine(match: (line: string) => boolean): Promise<string> {
-    for (const line of this.lines) if (match(line)) return line;
-    for (;;) {
-      const { value, done } = await this.#reader.read();
-      if (done) {
-        throw new Error(
-          `stdout ended without the expected line: ${
-            JSON.stringify(this.lines)
-          }`,
-        );
-      }
-      const parts = (this.#partial + value).split("\n");
-      this.#partial = parts.pop()!;
-      for (const line of parts) {
-        this.lines.push(line);
-        if (match(line)) return line;
-      }
-    }
+  waitForLine(match: (line: string) => boolean): Promise<string> {
+    return this.out.waitFor(match);
   }
 
   /**
-   * Sends `signal`, then reads the rest of stdout and stderr and the exit
-   * status. Once stopped, later calls return the same result and send nothing.
+   * Sends `signal` (none for `null`), then reads the rest of stdout and
+   * stderr and the exit status. Once stopped, later calls return the same
+   * result and send nothing.
    */
   stop(
-    signal: Deno.Signal = "SIGTERM",
+    signal: Deno.Signal | null = "SIGTERM",
   ): Promise<{ code: number; stdout: string[]; stderr: string }> {
     return this.#stopped ??= this.#stop(signal);
   }
 
   async #stop(
-    signal: Deno.Signal,
+    signal: Deno.Signal | null,
   ): Promise<{ code: number; stdout: string[]; stderr: string }> {
     try {
-      this.child.kill(signal);
+      if (signal !== null) this.child.kill(signal);
     } catch {
       // already exited
     }
     try {
       const status = await this.child.status;
-      this.readStdout();
-      await this.#pump;
-      await this.#stderr;
+      const [stdout, stderr] = await Promise.all([
+        this.out.rest(),
+        this.err.rest(),
+      ]);
       return {
         code: status.code,
-        stdout: this.lines,
-        stderr: this.#stderrText,
+        stdout,
+        stderr: stderr.map((line) => line + "\n").join(""),
       };
     } finally {
       clearTimeout(this.#timer);
-      this.#reader.releaseLock();
     }
   }
+}
+
+/** The line main.ts prints on stderr when a signal starts a graceful stop. */
+function stoppingLine(signal: Deno.Signal): string {
+  return `static-srv: stopping on ${signal}: finishing the responses in ` +
+    "flight (a second signal stops at once)\n";
 }
 
 Deno.test({
@@ -253,6 +294,113 @@ for (const [what, args, mention] of BAD_ARGS) {
     },
   });
 }
+
+/** Mistakes and the exact line and status main.ts answers them with. */
+const MISTAKES: [string, string[], number, (dir: string) => string][] = [
+  [
+    "a host with a port",
+    ["--host", "127.0.0.1:80"],
+    2,
+    () =>
+      'static-srv: Invalid --host "127.0.0.1:80": expected an IP address or a ' +
+      "host name (the port goes in --port) (see --help)",
+  ],
+  [
+    "a negative port",
+    ["--port", "-1"],
+    2,
+    () =>
+      'static-srv: Invalid --port "-1": expected a decimal integer from 0 to ' +
+      "65535 (see --help)",
+  ],
+  [
+    "a missing --404 file",
+    ["--404", "missing.html"],
+    1,
+    (dir) => `static-srv: Cannot read "${dir}/missing.html": no such file`,
+  ],
+];
+
+for (const [what, args, status, line] of MISTAKES) {
+  Deno.test({
+    name: `main.ts reports ${what} in one line, with status ${status}`,
+    ...SANITIZE,
+    async fn(): Promise<void> {
+      const dir = await makeTree({ "index.html": "hi" });
+      try {
+        const { code, stdout, stderr } = await run([
+          dir,
+          "--port",
+          "0",
+          ...args.map((arg) => arg === "missing.html" ? `${dir}/${arg}` : arg),
+        ]);
+        assert.equal(code, status, stderr);
+        assert.equal(stdout, "");
+        assert.equal(assertOneLine(stderr), line(dir));
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "main.ts --help works without env permission",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const { code, stdout, stderr } = await runWithin(
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--no-prompt", MAIN, "--help"],
+        env: { NO_COLOR: "1", PORT: "1234" },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }),
+      CHILD_LIMIT_MS,
+    );
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, "");
+    assert.ok(stdout.includes("Usage: static-srv [ROOT] [options]"), stdout);
+  },
+});
+
+Deno.test({
+  name: "main.ts exits 1 with one line when stdout cannot be written",
+  ignore: Deno.build.os !== "linux",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const dir = await makeTree({ "index.html": "hi" });
+    try {
+      for (
+        const args of [[dir, "--port", "0", "--host", "127.0.0.1"], ["--help"]]
+      ) {
+        const { code, stderr } = await runWithin(
+          new Deno.Command("sh", {
+            args: [
+              "-c",
+              'exec "$0" run -A "$@" > /dev/full',
+              Deno.execPath(),
+              MAIN,
+              ...args,
+            ],
+            env: { NO_COLOR: "1" },
+            stdin: "null",
+            stdout: "piped",
+            stderr: "piped",
+          }),
+          CHILD_LIMIT_MS,
+        );
+        assert.equal(code, 1, stderr);
+        assert.equal(
+          assertOneLine(stderr),
+          "static-srv: Cannot write to stdout: No space left on device (os error 28)",
+        );
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
 
 Deno.test({
   name: "main.ts exits 1 with one line when the root cannot be served",
@@ -314,6 +462,85 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "main.ts --workers 2 exits 1 with one line when the port is in use, shared or not",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    const dir = await makeTree({ "index.html": "hi" });
+    try {
+      for (const reusePort of [false, true]) {
+        await t.step(`a listener with reusePort: ${reusePort}`, async () => {
+          const listener = Deno.listen({
+            hostname: "127.0.0.1",
+            port: 0,
+            ...(reusePort ? { reusePort: true } : {}),
+          } as Deno.TcpListenOptions);
+          try {
+            const port = (listener.addr as Deno.NetAddr).port;
+            const { code, stdout, stderr } = await run([
+              dir,
+              "--workers",
+              "2",
+              "--port",
+              String(port),
+              "--host",
+              "127.0.0.1",
+            ]);
+            assert.equal(code, 1, stderr);
+            assert.equal(stdout, "");
+            assert.equal(
+              assertOneLine(stderr),
+              `static-srv: Cannot listen on 127.0.0.1:${port}: ` +
+                "address already in use",
+            );
+          } finally {
+            listener.close();
+          }
+        });
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "main.ts --workers 2 --reuse-port joins a reusePort listener",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const dir = await makeTree({ "index.html": "hi" });
+    const listener = Deno.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      reusePort: true,
+    } as Deno.TcpListenOptions);
+    try {
+      const port = (listener.addr as Deno.NetAddr).port;
+      const server = await ServerProcess.start([
+        dir,
+        "--workers",
+        "2",
+        "--reuse-port",
+        "--port",
+        String(port),
+        "--host",
+        "127.0.0.1",
+      ]);
+      try {
+        assert.equal(server.port, port);
+        const { code, stderr } = await server.stop("SIGTERM");
+        assert.equal(code, 0, stderr);
+      } finally {
+        await server.stop("SIGKILL"); // no-op once stopped
+      }
+    } finally {
+      listener.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "main.ts serves, logs in Common Log Format and stops on SIGTERM",
   ...SANITIZE,
   async fn(): Promise<void> {
@@ -340,7 +567,67 @@ Deno.test({
         assert.equal(Number(CLF_LINE.exec(line)![2]), response.body.length);
         const { code, stderr } = await server.stop("SIGTERM");
         assert.equal(code, 0, stderr);
-        assert.equal(stderr, "");
+        assert.equal(stderr, stoppingLine("SIGTERM"));
+      } finally {
+        await server.stop("SIGKILL"); // no-op once stopped
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "main.ts --cors -H sends the given Access-Control-Allow-Origin and Server once",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const dir = await makeTree({ "index.html": "cors" });
+    try {
+      const server = await ServerProcess.start([
+        dir,
+        "--quiet",
+        "--cors",
+        "-H",
+        "Access-Control-Allow-Origin: https://x.example",
+        "-H",
+        "Server: mine",
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+      ]);
+      try {
+        const conn = await Deno.connect({
+          hostname: "127.0.0.1",
+          port: server.port,
+        });
+        let text = "";
+        try {
+          await conn.write(
+            new TextEncoder().encode(
+              "GET / HTTP/1.1\r\nHost: x\r\nOrigin: https://x.example\r\n" +
+                "Connection: close\r\n\r\n",
+            ),
+          );
+          const chunk = new Uint8Array(65536);
+          for (let i = 0; i < 1000; i++) {
+            const n = await conn.read(chunk);
+            if (n === null) break;
+            text += new TextDecoder().decode(chunk.subarray(0, n));
+          }
+        } finally {
+          conn.close();
+        }
+        const head = text.slice(0, text.indexOf("\r\n\r\n"));
+        assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+        const origins = head.match(/^access-control-allow-origin:.*$/gim);
+        assert.deepEqual(origins, [
+          "Access-Control-Allow-Origin: https://x.example",
+        ]);
+        assert.deepEqual(head.match(/^server:.*$/gim), ["Server: mine"]);
+        const { code, stderr } = await server.stop("SIGTERM");
+        assert.equal(code, 0, stderr);
       } finally {
         await server.stop("SIGKILL"); // no-op once stopped
       }
@@ -530,7 +817,8 @@ Deno.test({
         );
         const { code, stdout, stderr } = await server.stop("SIGTERM");
         assert.equal(code, 0, stderr);
-        const reports = stderr.slice(0, -1).split("\n");
+        const reports = stderr.replace(stoppingLine("SIGTERM"), "")
+          .slice(0, -1).split("\n");
         let dropped = 0;
         for (const report of reports) {
           const match = DROPPED_LINE.exec(report);
@@ -547,6 +835,156 @@ Deno.test({
         await server.stop("SIGKILL"); // no-op once stopped
       }
     } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/**
+ * True once `pid` runs main.ts and catches `signal` (its handler is
+ * installed), from /proc/PID/status's SigCgt mask. The command line is read
+ * first: until the child has exec'd, it is a copy of this test process,
+ * whose handlers it shows.
+ */
+async function catches(pid: number, signal: number): Promise<boolean> {
+  const cmdline = await procText(`/proc/${pid}/cmdline`);
+  if (!cmdline.split("\0").includes(MAIN)) return false;
+  const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(
+    await procText(`/proc/${pid}/status`),
+  )?.[1];
+  return mask !== undefined &&
+    (BigInt(`0x${mask}`) & (1n << BigInt(signal - 1))) !== 0n;
+}
+
+/** The signal numbers of Linux. */
+const SIGNAL_NUMBER = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+
+Deno.test({
+  name:
+    "main.ts stops cleanly on a SIGTERM that comes during start-up, before the banner",
+  ignore: Deno.build.os !== "linux",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const dir = await makeTree({ "index.html": "early" });
+    // The 404 page is a FIFO: reading it holds the start-up (before the
+    // banner) until the test writes it.
+    const fifo = `${dir}/404.fifo`;
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(made.success, "mkfifo");
+    const server = ServerProcess.spawn([
+      dir,
+      "--404",
+      fifo,
+      "--port",
+      "0",
+      "--host",
+      "127.0.0.1",
+    ]);
+    try {
+      const pid = server.child.pid;
+      await until(
+        () => catches(pid, SIGNAL_NUMBER.SIGTERM),
+        "main.ts to catch SIGTERM",
+        30_000,
+        5,
+      );
+      assert.deepEqual(server.lines, [], "no banner yet");
+      server.child.kill("SIGTERM");
+      await server.err.waitFor((line) =>
+        line + "\n" === stoppingLine("SIGTERM")
+      );
+      // Let the start-up finish: it stops at once, cleanly.
+      const writer = await Deno.open(fifo, { write: true });
+      await writer.write(new TextEncoder().encode("<p>not here</p>"));
+      writer.close();
+      const { code, stderr } = await server.stop(null);
+      assert.equal(code, 0, stderr);
+      assert.equal(stderr, stoppingLine("SIGTERM"));
+    } finally {
+      await server.stop("SIGKILL"); // no-op once stopped
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Serves a 64 MiB file and starts a download that the test does not read: the response stays in flight. */
+async function startDownload(): Promise<{
+  server: ServerProcess;
+  conn: Deno.TcpConn;
+  size: number;
+  rest: Uint8Array;
+  dir: string;
+}> {
+  const size = 64 * 1024 * 1024;
+  const dir = await makeTree({ "big.bin": new Uint8Array(size) });
+  const server = await ServerProcess.start([
+    dir,
+    "--quiet",
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+  ]);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  await conn.write(
+    new TextEncoder().encode("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"),
+  );
+  const head = await readHead(conn);
+  assert.equal(head.status, 200);
+  assert.equal(Number(head.headers["content-length"]), size);
+  return { server, conn, size, rest: head.rest, dir };
+}
+
+Deno.test({
+  name: "main.ts exits at once on a second SIGTERM during a slow download",
+  ignore: Deno.build.os === "windows",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const { server, conn, dir } = await startDownload();
+    try {
+      server.child.kill("SIGTERM");
+      await server.err.waitFor((line) =>
+        line + "\n" === stoppingLine("SIGTERM")
+      );
+      // The download is still in flight (nobody reads it): without a
+      // second signal the stop would wait for it.
+      const { code, stderr } = await server.stop("SIGTERM");
+      assert.equal(code, 143, stderr);
+      assert.equal(stderr, stoppingLine("SIGTERM"));
+    } finally {
+      conn.close();
+      await server.stop("SIGKILL"); // no-op once stopped
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "main.ts drains on SIGHUP as on SIGTERM: the download in flight ends whole",
+  ignore: Deno.build.os === "windows",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const { server, conn, size, rest, dir } = await startDownload();
+    try {
+      server.child.kill("SIGHUP");
+      await server.err.waitFor((line) =>
+        line + "\n" === stoppingLine("SIGHUP")
+      );
+      let got = rest.length;
+      const chunk = new Uint8Array(1024 * 1024);
+      for (let i = 0; i < 100_000 && got < size; i++) {
+        const n = await conn.read(chunk);
+        if (n === null) break;
+        got += n;
+      }
+      assert.equal(got, size);
+      const { code, stderr } = await server.stop(null);
+      assert.equal(code, 0, stderr);
+      assert.equal(stderr, stoppingLine("SIGHUP"));
+    } finally {
+      conn.close();
+      await server.stop("SIGKILL"); // no-op once stopped
       await Deno.remove(dir, { recursive: true });
     }
   },

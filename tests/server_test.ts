@@ -85,6 +85,70 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "Server.listen() with reusePort and exclusive fails on a port anyone listens on",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withServer(FILES, {}, (s) => {
+      for (const reusePort of [false, true]) {
+        const other = Deno.listen({
+          hostname: "127.0.0.1",
+          port: 0,
+          ...(reusePort ? { reusePort: true } : {}),
+        } as Deno.TcpListenOptions);
+        try {
+          const port = (other.addr as Deno.NetAddr).port;
+          assert.throws(
+            () =>
+              Server.listen(s.handler, {
+                hostname: "127.0.0.1",
+                port,
+                reusePort: true,
+                exclusive: true,
+              }),
+            Deno.errors.AddrInUse,
+            `another listener with reusePort: ${reusePort}`,
+          );
+        } finally {
+          other.close();
+        }
+      }
+      return Promise.resolve();
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Server.listen() with reusePort and exclusive on port 0 picks a port that reusePort listeners can share",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withServer(FILES, {}, async (s) => {
+      const first = Server.listen(s.handler, {
+        hostname: "127.0.0.1",
+        port: 0,
+        reusePort: true,
+        exclusive: true,
+      });
+      try {
+        const port = first.addr.port;
+        assert.ok(port > 0);
+        const second = Server.listen(s.handler, {
+          hostname: "127.0.0.1",
+          port,
+          reusePort: true,
+        });
+        await second.shutdown();
+        const { responses } = await exchange(port, get("/a.txt"));
+        assert.equal(responses[0].text, FILES["a.txt"]);
+      } finally {
+        await first.shutdown();
+      }
+    });
+  },
+});
+
 // --- maxConnections --------------------------------------------------------
 
 Deno.test({

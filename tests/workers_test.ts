@@ -92,6 +92,46 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "serveWorkers() with several workers fails on a port in use unless reusePort",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const root = await makeTree({ "index.html": "mine" });
+    // A listener of another process, sharing with SO_REUSEPORT as a second
+    // static-srv with several workers would.
+    const other = Deno.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      reusePort: true,
+    } as Deno.TcpListenOptions);
+    const port = (other.addr as Deno.NetAddr).port;
+    const { errors, onError } = errorLog();
+    try {
+      const busy = { ...config(root, 2), port };
+      await assert.rejects(
+        serveWorkers(busy, { print: () => {}, onError }),
+        new RegExp(
+          `^Error: Cannot listen on 127\\.0\\.0\\.1:${port}: ` +
+            "address already in use$",
+        ),
+      );
+      // Opted in: it joins the other listener.
+      const running = await serveWorkers(
+        { ...busy, reusePort: true },
+        { print: () => {}, onError },
+      );
+      assert.equal(running.port, port);
+      running.stop();
+      await running.stopped;
+      assert.deepEqual(errors, []);
+    } finally {
+      other.close();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "serveWorkers() restarts a worker that dies and logs it",
   ...SANITIZE,
   async fn(): Promise<void> {

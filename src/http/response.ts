@@ -42,6 +42,8 @@ export interface ResponseOptions {
   keepAlive?: boolean;
   /** Current time in ms for `Date` (tests). */
   now?: number;
+  /** The `Server` value (default {@linkcode SERVER_NAME}). */
+  server?: string;
 }
 
 const encoder = new TextEncoder();
@@ -62,7 +64,8 @@ export function encodeResponse(
     ? (body?.length ?? 0)
     : options.contentLength;
   let head = "HTTP/1.1 " + status + " " + STATUS_TEXT[status] +
-    "\r\nDate: " + httpDate(options.now) + "\r\nServer: " + SERVER_NAME +
+    "\r\nDate: " + httpDate(options.now) + "\r\nServer: " +
+    (options.server ?? SERVER_NAME) +
     "\r\n" + fields;
   if (length !== null) head += "Content-Length: " + length + "\r\n";
   if (options.close) head += "Connection: close\r\n";

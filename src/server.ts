@@ -71,17 +71,23 @@ class ConnectionList {
   }
 }
 
+/** At most one message per this many ms about accept failures. */
+const ACCEPT_ERROR_WINDOW = 10_000;
+
 /** A listening server. */
 export class Server {
   #listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>;
   #handler: Handler;
   #options: ServerOptions;
   #connections = new ConnectionList();
-  #sweep: number;
+  /** The sweep of expired connections and the shared clock: only while there are connections (an idle server wakes for nothing). */
+  #sweep = 0;
+  #releaseClock: (() => void) | null = null;
   #accepting: Promise<void>;
   #closing = false;
   #idleWaiters: (() => void)[] = [];
-  #releaseClock: () => void;
+  /** Accept failures: when one was last said, and how many since were not. */
+  #acceptErrors = { said: -Infinity, unsaid: 0 };
 
   private constructor(
     listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>,
@@ -91,11 +97,6 @@ export class Server {
     this.#listener = listener;
     this.#handler = handler;
     this.#options = options;
-    this.#releaseClock = holdClock();
-    this.#sweep = setInterval(
-      () => this.#expire(),
-      SERVER_DEFAULTS.sweepInterval,
-    ) as unknown as number;
     this.#accepting = this.#acceptLoop();
   }
 
@@ -139,9 +140,7 @@ export class Server {
       } catch (error) {
         if (this.#closing) return;
         if (error instanceof Deno.errors.BadResource) return;
-        this.#options.onError?.(
-          `Cannot accept a connection: ${(error as Error).message}`,
-        );
+        this.#acceptFailed((error as Error).message);
         // Out of descriptors (EMFILE) and the like: back off a little.
         await new Promise((resolve) => setTimeout(resolve, 50));
         continue;
@@ -159,11 +158,13 @@ export class Server {
         this.#refuse(conn);
         continue;
       }
+      if (this.#connections.size === 0) this.#wake();
       const connection = new Connection(conn, this.#handler, this.#options);
       this.#connections.add(connection);
       connection.serve().finally(() => {
         this.#connections.delete(connection);
         if (this.#connections.size === 0) {
+          this.#rest();
           for (const wake of this.#idleWaiters.splice(0)) wake();
         }
       });
@@ -194,6 +195,46 @@ export class Server {
         // already closed
       }
     });
+  }
+
+  /** The first connection: hold the shared clock and sweep for expired connections. */
+  #wake(): void {
+    if (this.#releaseClock !== null) return;
+    this.#releaseClock = holdClock();
+    this.#sweep = setInterval(
+      () => this.#expire(),
+      SERVER_DEFAULTS.sweepInterval,
+    ) as unknown as number;
+  }
+
+  /** No connection left: nothing to sweep, and no clock to keep. */
+  #rest(): void {
+    if (this.#releaseClock === null) return;
+    clearInterval(this.#sweep);
+    this.#releaseClock();
+    this.#releaseClock = null;
+  }
+
+  /**
+   * Says that accepting failed: the first time at once, then at most once
+   * per `ACCEPT_ERROR_WINDOW`, with how many failures were not said (out of
+   * descriptors, a listener fails on every try).
+   */
+  #acceptFailed(message: string): void {
+    const errors = this.#acceptErrors;
+    const time = Date.now();
+    if (time - errors.said < ACCEPT_ERROR_WINDOW) {
+      errors.unsaid++;
+      return;
+    }
+    const more = errors.unsaid === 0
+      ? ""
+      : ` (${errors.unsaid} more since ${
+        Math.round((time - errors.said) / 1000)
+      } s ago)`;
+    this.#options.onError?.(`Cannot accept a connection: ${message}${more}`);
+    errors.said = time;
+    errors.unsaid = 0;
   }
 
   /** Closes every connection whose deadline has passed. */
@@ -234,7 +275,6 @@ export class Server {
         await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
       }
     }
-    clearInterval(this.#sweep);
-    this.#releaseClock();
+    this.#rest();
   }
 }

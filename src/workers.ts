@@ -138,6 +138,30 @@ export interface RunningWorkers extends Running {
   failed(): boolean;
 }
 
+/** The soft limit on open files (`ulimit -n`) where the system tells it (Linux), else undefined. */
+function openFilesLimit(): number | undefined {
+  try {
+    const limits = Deno.readTextFileSync("/proc/self/limits");
+    const soft = /^Max open files\s+(\d+)/m.exec(limits);
+    return soft === null ? undefined : Number(soft[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A warning when the connections allowed (`maxConnections` per worker) are
+ * more than the open files limit lets in (as nginx warns), else undefined.
+ */
+export function openFilesWarning(
+  config: Pick<ServeConfig, "maxConnections" | "workers">,
+  limit: number | undefined,
+): string | undefined {
+  const allowed = config.maxConnections * config.workers;
+  if (limit === undefined || allowed <= limit) return undefined;
+  return `static-srv: Connections allowed (--max-connections ${config.maxConnections} x ${config.workers} workers) exceed the open files limit ${limit} (ulimit -n): past it, new connections wait unaccepted`;
+}
+
 /**
  * Starts `config.workers` worker threads on one port (several share it
  * through `SO_REUSEPORT`; other processes may join only with
@@ -177,6 +201,8 @@ export async function serveWorkers(
     await Promise.all(slots.map((slot) => slot.worker.terminate()));
     throw error;
   }
+  const warning = openFilesWarning(config, openFilesLimit());
+  if (warning !== undefined) onError(warning);
   let stopping = false;
   let failed = false;
   let wakeOnStop = (): void => {};

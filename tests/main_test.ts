@@ -169,6 +169,11 @@ class ServerProcess {
     this.out.drain();
   }
 
+  /** Takes over a child started otherwise (through a shell, say). */
+  static adopt(child: Deno.ChildProcess): ServerProcess {
+    return new ServerProcess(child);
+  }
+
   /** Starts main.ts without waiting for anything. */
   static spawn(args: string[], options: { cwd?: string } = {}): ServerProcess {
     return new ServerProcess(command(args, options).spawn());
@@ -985,6 +990,73 @@ Deno.test({
     } finally {
       conn.close();
       await server.stop("SIGKILL"); // no-op once stopped
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** How long the descriptor test keeps the server out of descriptors. */
+const EXHAUSTED_MS = 2500;
+
+Deno.test({
+  name:
+    "main.ts warns when ulimit -n is below its connection limit, and says once that it runs out of descriptors",
+  ignore: Deno.build.os !== "linux",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const dir = await makeTree({ "index.html": "fd\n" });
+    // A shell lowers the open files limit, then becomes main.ts.
+    const child = new Deno.Command("bash", {
+      args: [
+        "-c",
+        'ulimit -n 200 && exec "$0" run -A "$1" "$2" --port 0 --host 127.0.0.1 --quiet',
+        Deno.execPath(),
+        MAIN,
+        dir,
+      ],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const server = ServerProcess.adopt(child);
+    const conns: Deno.Conn[] = [];
+    try {
+      await server.waitForLine((l) =>
+        /^\s+http:\/\/127\.0\.0\.1:\d+\/$/.test(l)
+      );
+      const port = Number(/:(\d+)\/$/.exec(server.lines.at(-1)!)![1]);
+      (server as { port: number }).port = port;
+      // More connections than descriptors: the kernel completes them, the
+      // server cannot accept the rest and retries every 50 ms.
+      for (let i = 0; i < 300; i++) {
+        conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+      }
+      const first = await until(
+        () => server.stderr.includes("Too many open files"),
+        "the first accept failure to be said",
+      );
+      const start = Date.now() - first;
+      // Keep it out of descriptors for a while: it fails about 20 times a
+      // second meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, EXHAUSTED_MS));
+      const elapsed = Date.now() - start;
+      const said = server.stderr.split("\n")
+        .filter((l) => l.includes("Cannot accept a connection")).length;
+      // Once at first, then at most once per 10 s.
+      assert.ok(said >= 1, server.stderr);
+      assert.ok(
+        said <= 1 + Math.floor(elapsed / 10_000),
+        `${said} messages in ${elapsed} ms: ${server.stderr}`,
+      );
+      const warnings = server.stderr.split("\n")
+        .filter((l) =>
+          l.includes("exceed the open files limit 200 (ulimit -n)")
+        );
+      assert.equal(warnings.length, 1, server.stderr);
+    } finally {
+      for (const conn of conns) conn.close();
+      await server.stop("SIGKILL");
       await Deno.remove(dir, { recursive: true });
     }
   },

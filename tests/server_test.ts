@@ -60,12 +60,24 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Server.listen() holds the shared clock until shutdown",
+  name:
+    "Server.listen() holds the shared clock only while it has connections (an idle server never wakes)",
   ...SANITIZE,
   async fn(): Promise<void> {
-    await withServer(FILES, {}, () => {
-      assertClockHeld("the shared value while the server runs");
-      return Promise.resolve();
+    await withServer(FILES, {}, async (s) => {
+      assertClockFree("the real clock before any connection");
+      const conn = await connect(s.port);
+      try {
+        await writeAll(conn, bytes(get("/a.txt")));
+        const res = await new ResponseReader(conn).read();
+        assert.equal(res.status, STATUS_CODE.OK);
+        // Kept alive: the connection is open.
+        assertClockHeld("the shared value while a connection is open");
+      } finally {
+        conn.close();
+      }
+      await until(() => s.server.connections === 0, "the connection to end");
+      assertClockFree("the real clock once the last connection ended");
     });
     assertClockFree("the real clock after shutdown");
   },

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { type ResourceLimits, Worker } from "node:worker_threads";
 import { parseCli, type ServeConfig } from "../src/cli.ts";
 import {
+  openFilesWarning,
   type RunningWorkers,
   serveWorkers,
   WORKER_LIMITS,
@@ -341,5 +342,37 @@ Deno.test({
     assert.ok(unlimited > bound, `default new space: ${unlimited}`);
     const capped = await newSpaceAfterChurn(WORKER_LIMITS);
     assert.ok(capped <= bound, `capped new space: ${capped}`);
+  },
+});
+
+Deno.test({
+  name:
+    "openFilesWarning() warns when the connections allowed exceed ulimit -n",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn(): void {
+    const cases: {
+      maxConnections: number;
+      workers: number;
+      limit: number | undefined;
+      warns: boolean;
+    }[] = [
+      { maxConnections: 10000, workers: 1, limit: 1024, warns: true },
+      { maxConnections: 10000, workers: 1, limit: 20000, warns: false },
+      { maxConnections: 10000, workers: 2, limit: 20000, warns: false },
+      { maxConnections: 10000, workers: 3, limit: 20000, warns: true },
+      { maxConnections: 500, workers: 2, limit: 1024, warns: false },
+      { maxConnections: 10000, workers: 1, limit: undefined, warns: false },
+    ];
+    for (const c of cases) {
+      const warning = openFilesWarning(c, c.limit);
+      const label = JSON.stringify(c);
+      assert.equal(warning !== undefined, c.warns, label);
+      if (warning !== undefined) {
+        assert.match(warning, /^static-srv: Connections allowed /, label);
+        assert.ok(warning.includes(`limit ${c.limit} (ulimit -n)`), label);
+        assert.ok(!warning.includes("\n"), label);
+      }
+    }
   },
 });

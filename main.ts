@@ -57,7 +57,7 @@ async function main(args: string[]): Promise<number> {
   const stop = stopSignal();
   const { CliError, HELP, parseCli, VERSION } = await import("./src/cli.ts");
   const { serveWorkers } = await import("./src/workers.ts");
-  const { reason } = await import("./src/resolver.ts");
+  const { reason } = await import("./src/log.ts");
   let command;
   try {
     command = parseCli(args, {

@@ -282,3 +282,10 @@ export async function logErrorLater(message: string): Promise<void> {
     // stderr closed
   }
 }
+
+/** An error's reason for a one-line message: Deno's text without the operation and path it appends (`: readfile '/x'`). */
+export function reason(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "no such file";
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/: [a-z_]+ '[^']*'( -> '[^']*')?$/, "");
+}

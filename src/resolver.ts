@@ -17,6 +17,7 @@ import {
 } from "node:fs";
 import { posix } from "node:path";
 import { CODING_SUFFIX, type ContentCoding } from "./encoding.ts";
+import { reason } from "./log.ts";
 
 const CODINGS = Object.keys(CODING_SUFFIX) as ContentCoding[];
 
@@ -499,11 +500,4 @@ export async function readFileOnce(path: string | URL): Promise<Uint8Array> {
       `Cannot read ${JSON.stringify(String(path))}: ${reason(error)}`,
     );
   }
-}
-
-/** An error's reason for a one-line message: Deno's text without the operation and path it appends (`: readfile '/x'`). */
-export function reason(error: unknown): string {
-  if (error instanceof Deno.errors.NotFound) return "no such file";
-  const message = error instanceof Error ? error.message : String(error);
-  return message.replace(/: [a-z_]+ '[^']*'( -> '[^']*')?$/, "");
 }

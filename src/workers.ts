@@ -25,8 +25,7 @@ import { type ResourceLimits, Worker } from "node:worker_threads";
 import type { ServeConfig } from "./cli.ts";
 import type { Running, ServeOptions } from "./serve.ts";
 import type { FromWorker, Ready, ToWorker } from "./worker.ts";
-import { logError } from "./log.ts";
-import { reason } from "./resolver.ts";
+import { logError, reason } from "./log.ts";
 
 /** Pauses before restarting a worker, in ms. */
 export interface RestartBackoff {

@@ -239,6 +239,22 @@ function partialUnless(over: boolean, error: ParseResult): ParseResult {
   return over ? error : PARTIAL;
 }
 
+/** `partial`, or `431` (naming the request line) when the head is already too large. */
+function partialUnlessTooLarge(
+  over: boolean,
+  lineStart: number,
+  lineEnd: number,
+): ParseResult {
+  return over
+    ? failAfterLine(
+      STATUS_CODE.RequestHeaderFieldsTooLarge,
+      "Head too large",
+      lineStart,
+      lineEnd,
+    )
+    : PARTIAL;
+}
+
 /** Slots of the cache of short decoded strings (a power of two). */
 const INTERNED = 512;
 /** Longest string the cache keeps. */
@@ -537,14 +553,11 @@ export function parseRequestHead(
 
   for (;;) {
     if (i === len) {
-      return i - lineStart > maxHeadSize
-        ? failAfterLine(
-          STATUS_CODE.RequestHeaderFieldsTooLarge,
-          "Head too large",
-          lineStart,
-          lineEnd,
-        )
-        : PARTIAL;
+      return partialUnlessTooLarge(
+        i - lineStart > maxHeadSize,
+        lineStart,
+        lineEnd,
+      );
     }
     const first = buf[i];
     if (first === CR) {
@@ -572,14 +585,11 @@ export function parseRequestHead(
     const nameStart = i;
     while (i < len && TCHAR[buf[i]] === 1) i++;
     if (i === len) {
-      return i - lineStart > maxHeadSize
-        ? failAfterLine(
-          STATUS_CODE.RequestHeaderFieldsTooLarge,
-          "Head too large",
-          lineStart,
-          lineEnd,
-        )
-        : PARTIAL;
+      return partialUnlessTooLarge(
+        i - lineStart > maxHeadSize,
+        lineStart,
+        lineEnd,
+      );
     }
     if (buf[i] !== COLON || i === nameStart) {
       return failAfterLine(
@@ -600,14 +610,11 @@ export function parseRequestHead(
       i++;
     }
     if (i === len || (buf[i] === CR && i + 1 === len)) {
-      return i - lineStart > maxHeadSize
-        ? failAfterLine(
-          STATUS_CODE.RequestHeaderFieldsTooLarge,
-          "Head too large",
-          lineStart,
-          lineEnd,
-        )
-        : PARTIAL;
+      return partialUnlessTooLarge(
+        i - lineStart > maxHeadSize,
+        lineStart,
+        lineEnd,
+      );
     }
     if (buf[i] !== CR) {
       return failAfterLine(

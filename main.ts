@@ -33,7 +33,7 @@ function stopSignal(): Promise<Deno.Signal> {
         if (stopping) Deno.exit(SIGNAL_EXIT_STATUS[signal] ?? 1);
         stopping = true;
         writeError(
-          `static-srv: stopping on ${signal}: finishing the responses in ` +
+          `static-srv: Stopping on ${signal}: finishing the responses in ` +
             "flight (a second signal stops at once)",
         );
         resolve(signal);

@@ -11,6 +11,7 @@
  */
 
 import { now } from "./clock.ts";
+import type { AccessRecord } from "./log.ts";
 import { TIMEOUTS } from "./defaults.ts";
 import {
   latin1,
@@ -27,19 +28,7 @@ import type { OpenFile } from "./resolver.ts";
 
 export { TIMEOUTS } from "./defaults.ts";
 
-/** One access-log record. */
-export interface AccessRecord {
-  /** The client's address. */
-  remote: string;
-  /** When the response was sent, ms since the epoch. */
-  time: number;
-  /** The request line, or "" when none could be parsed. */
-  request: string;
-  /** The status sent. */
-  status: StatusCode;
-  /** Body bytes sent. */
-  length: number;
-}
+export type { AccessRecord };
 
 /** Options of a {@linkcode Connection}. */
 export interface ConnectionOptions {

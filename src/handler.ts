@@ -258,6 +258,8 @@ export class Handler {
   /** When the root was last resolved again, and that check while it runs. */
   #rootChecked = 0;
   #rootCheck: Promise<void> | null = null;
+  /** Counts the root's switches: what was resolved against an earlier root is not kept. */
+  #rootGeneration = 0;
   #freshness: number;
   #maxCachedFile: number;
   /** Bytes of file contents being read now, and the most allowed at once. */
@@ -780,16 +782,29 @@ export class Handler {
     if (cached !== undefined && time - cached.checked < this.#freshness) {
       return cached;
     }
+    // The root is checked again once per `freshness`; while a check runs,
+    // nothing is resolved against a root that may be on its way out.
     if (time - this.#rootChecked >= this.#freshness) {
       await this.#checkRoot(time);
-    }
+    } else if (this.#rootCheck !== null) await this.#rootCheck;
     const sanitized = sanitizeTarget(rawPath);
     if (!sanitized.ok) return undefined;
     let pending = this.#pending.get(rawPath);
     if (pending === undefined) {
-      pending = this.#revalidate(rawPath, sanitized.target, cached, time);
-      this.#pending.set(rawPath, pending);
-      pending.finally(() => this.#pending.delete(rawPath)).catch(() => {});
+      const previous = this.#entries.get(rawPath); // none after a switch
+      const started = this.#revalidate(
+        rawPath,
+        sanitized.target,
+        previous,
+        time,
+      );
+      this.#pending.set(rawPath, started);
+      started.finally(() => {
+        if (this.#pending.get(rawPath) === started) {
+          this.#pending.delete(rawPath);
+        }
+      }).catch(() => {});
+      pending = started;
     }
     return await pending;
   }
@@ -804,7 +819,9 @@ export class Handler {
     this.#rootChecked = time;
     this.#rootCheck ??= (async () => {
       if (!(await this.#resolver.refreshRoot())) return;
+      this.#rootGeneration++;
       this.#entries.clear();
+      this.#pending.clear();
       if (this.#options.notFoundPage === undefined) {
         this.#pages = await errorPages(this.#resolver, undefined);
         this.#readyErrors.clear();
@@ -819,6 +836,7 @@ export class Handler {
     previous: Entry | undefined,
     now: number,
   ): Promise<Entry> {
+    const generation = this.#rootGeneration;
     const resolution = await this.#resolver.resolve(target.segments, {
       directory: target.directory,
     });
@@ -831,8 +849,17 @@ export class Handler {
       varies: false,
     };
     if (resolution.kind === "not-found") {
+      let gone = !(await this.#resolver.rootExists());
+      if (gone) {
+        // A deploy may have switched the root's symlink and deleted the old
+        // tree: look at the root again now rather than answer 404 from it.
+        await this.#checkRoot(now);
+        if (this.#rootGeneration !== generation) {
+          return this.#revalidate(rawPath, target, undefined, now);
+        }
+        gone = !(await this.#resolver.rootExists());
+      }
       // Said once when the root goes, again only after it came back and went.
-      const gone = !(await this.#resolver.rootExists());
       if (gone && !this.#rootGone) {
         this.#options.onError?.(`Root "${this.#resolver.root}" is gone`);
       }
@@ -868,7 +895,7 @@ export class Handler {
         );
       }
     }
-    this.#store(rawPath, entry);
+    if (generation === this.#rootGeneration) this.#store(rawPath, entry);
     return entry;
   }
 

@@ -5,7 +5,21 @@
  * @module
  */
 
-import type { AccessRecord } from "./connection.ts";
+import type { StatusCode } from "./http/status.ts";
+
+/** One access-log record. */
+export interface AccessRecord {
+  /** The client's address. */
+  remote: string;
+  /** When the response was sent, ms since the epoch. */
+  time: number;
+  /** The request line, or "" when none could be parsed. */
+  request: string;
+  /** The status sent. */
+  status: StatusCode;
+  /** Body bytes sent. */
+  length: number;
+}
 
 const MONTHS = [
   "Jan",

@@ -93,7 +93,7 @@ export async function serve(
   }
   globalThis.addEventListener("unhandledrejection", (event) => {
     event.preventDefault();
-    logError(`static-srv: unexpected error: ${event.reason}`);
+    logError(`static-srv: Unexpected error: ${event.reason}`);
   });
   const urls = listenUrls(server.addr);
   print(`static-srv ${handler.root}`);

@@ -213,7 +213,7 @@ export async function serveWorkers(
     onError(message);
     slot.dead = true;
     if (stopping || slots.some((s) => !s.dead)) return;
-    onError("static-srv: no worker left; exiting");
+    onError("static-srv: No worker left; exiting");
     stopping = failed = true;
     done();
   };
@@ -237,7 +237,7 @@ export async function serveWorkers(
     slot.deaths.push(now);
     const delay = restartDelay(slot.deaths.length, backoff);
     onError(
-      `static-srv: worker ${index} died (${why}); restarting` +
+      `static-srv: Worker ${index} died (${why}); restarting` +
         (delay > 0 ? ` in ${delay} ms` : ""),
     );
     if (delay > 0) {
@@ -261,7 +261,7 @@ export async function serveWorkers(
     } catch (error) {
       giveUp(
         slot,
-        `static-srv: cannot restart worker ${index}: ${
+        `static-srv: Cannot restart worker ${index}: ${
           (error as Error).message
         }`,
       );
@@ -299,7 +299,7 @@ export async function serveWorkers(
       const silent = time - slot.answered;
       if (silent > heartbeat.timeout) {
         onError(
-          `static-srv: worker ${index} stopped answering (for ${silent} ms); ` +
+          `static-srv: Worker ${index} stopped answering (for ${silent} ms); ` +
             "exiting",
         );
         failed = true;

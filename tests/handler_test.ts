@@ -1837,25 +1837,42 @@ Deno.test({
       "releases/v2/404.html": "v2 not found",
     }, async (base) => {
       await Deno.symlink(`${base}/releases/v1`, `${base}/current`);
-      await withServer(`${base}/current`, { freshness: 50 }, async (port) => {
+      const errors: string[] = [];
+      const options = { freshness: 50, onError: (m: string) => errors.push(m) };
+      await withServer(`${base}/current`, options, async (port) => {
         assert.equal((await get(port, "/index.html")).text, "release one");
         assert.equal((await get(port, "/only-v1.txt")).text, "old file");
         assert.equal((await get(port, "/nope")).text, "v1 not found");
-        // The deploy: a new symlink renamed over the old one (atomic), then
-        // the old release removed.
+        // The deploy: a new symlink renamed over the old one (atomic), and
+        // the old release removed at once.
         await Deno.symlink(`${base}/releases/v2`, `${base}/next`);
         await Deno.rename(`${base}/next`, `${base}/current`);
+        await Deno.remove(`${base}/releases/v1`, { recursive: true });
+        // Rounds of 8 requests at once: each answer is the old release or
+        // the new one (never a 404), and once the new one has been seen the
+        // old one never comes back.
+        let switched = false;
         await until(
-          async () => (await get(port, "/index.html")).text === "release two",
+          async () => {
+            const texts = await Promise.all(
+              Array.from({ length: 8 }, () => get(port, "/index.html")),
+            ).then((all) => all.map((res) => res.text));
+            for (const text of texts) {
+              if (switched) assert.equal(text, "release two", texts.join());
+              else assert.ok(text.startsWith("release "), texts.join());
+            }
+            switched ||= texts.includes("release two");
+            return switched && texts.every((t) => t === "release two");
+          },
           "the new release to be served",
           3000,
         );
-        await Deno.remove(`${base}/releases/v1`, { recursive: true });
         const gone = await get(port, "/only-v1.txt");
         assert.equal(gone.status, STATUS_CODE.NotFound);
         assert.equal(gone.text, "v2 not found");
         assert.equal((await get(port, "/index.html")).text, "release two");
       });
+      assert.deepEqual(errors, [], "no root reported gone");
     });
   },
 });

@@ -245,7 +245,7 @@ class ServerProcess {
 
 /** The line main.ts prints on stderr when a signal starts a graceful stop. */
 function stoppingLine(signal: Deno.Signal): string {
-  return `static-srv: stopping on ${signal}: finishing the responses in ` +
+  return `static-srv: Stopping on ${signal}: finishing the responses in ` +
     "flight (a second signal stops at once)\n";
 }
 

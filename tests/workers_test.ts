@@ -73,7 +73,7 @@ async function crashAndWaitForRestart(running: RunningWorkers): Promise<void> {
   await until(() => running.workers()[0] !== dying, "the restart", 5000, 25);
 }
 
-const RESTARTED = /^static-srv: worker 0 died \(.*\); restarting$/;
+const RESTARTED = /^static-srv: Worker 0 died \(.*\); restarting$/;
 
 Deno.test({
   name: "serveWorkers() serves one port from several workers and stops cleanly",
@@ -183,7 +183,7 @@ Deno.test({
           "restarting in 40 ms",
           "restarting in 40 ms",
           "restarting in 40 ms",
-        ].map((tail) => `static-srv: worker 0 died (why); ${tail}`),
+        ].map((tail) => `static-srv: Worker 0 died (why); ${tail}`),
       );
       assert.equal((await getIndex(running.port)).text, "stubborn");
     }, { restartBackoff });
@@ -206,7 +206,7 @@ Deno.test({
       assert.equal(errors.length, 1, JSON.stringify(errors));
       assert.match(
         errors[0],
-        /^static-srv: worker 1 stopped answering \(for \d+ ms\); exiting$/,
+        /^static-srv: Worker 1 stopped answering \(for \d+ ms\); exiting$/,
       );
     }, { heartbeat });
   },
@@ -223,8 +223,8 @@ Deno.test({
       await running.stopped;
       assert.equal(running.failed(), true);
       assert.match(errors[0], RESTARTED);
-      assert.match(errors.at(-2)!, /cannot restart worker 0: .*Cannot serve/);
-      assert.match(errors.at(-1)!, /no worker left/);
+      assert.match(errors.at(-2)!, /Cannot restart worker 0: .*Cannot serve/);
+      assert.match(errors.at(-1)!, /No worker left/);
     });
   },
 });

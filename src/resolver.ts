@@ -254,14 +254,16 @@ export class Resolver {
   }
 
   /** The real path of `path`, or a failure when it escapes the root or hides behind a dotfile. */
-  async #real(path: string): Promise<string | Resolution> {
+  async #real(
+    path: string,
+    root: string = this.#root,
+  ): Promise<string | Resolution> {
     let real: string;
     try {
       real = await Deno.realPath(path);
     } catch (error) {
       return failure(error);
     }
-    const root = this.root;
     if (real === root) return real;
     const inside = root === "/" ? true : real.startsWith(root + "/");
     if (!inside && !this.#followSymlinks) return NOT_FOUND;
@@ -281,8 +283,10 @@ export class Resolver {
     options: { directory?: boolean } = {},
   ): Promise<Resolution> {
     if (!this.#visible(segments)) return NOT_FOUND;
-    const requested = posix.join(this.root, ...segments);
-    const real = await this.#real(requested);
+    // One root for the whole resolution, though a switch may come meanwhile.
+    const root = this.#root;
+    const requested = posix.join(root, ...segments);
+    const real = await this.#real(requested, root);
     if (typeof real !== "string") return real;
     let info: Deno.FileInfo;
     try {
@@ -297,7 +301,7 @@ export class Resolver {
     }
     if (!info.isDirectory) return NOT_FOUND; // FIFO, socket, device
     if (!options.directory) return REDIRECT;
-    const index = await this.#real(posix.join(real, this.#index));
+    const index = await this.#real(posix.join(real, this.#index), root);
     if (typeof index !== "string") {
       return index.kind === "not-found"
         ? { kind: "directory", path: real }

@@ -149,6 +149,7 @@ export class Connection {
   #maxPendingHeads: number;
   #idle = true;
   #closed = false;
+  #noDelay = false;
   #draining = false;
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
@@ -183,6 +184,22 @@ export class Connection {
     this.#sendTimeout = options.sendTimeout ?? TIMEOUTS.send;
     this.#maxPendingHeads = options.maxPendingHeads ?? PENDING_HEADS;
     this.deadline = now() + (options.headerTimeout ?? TIMEOUTS.header);
+  }
+
+  /**
+   * Turns Nagle's algorithm off, once, before the first response after which
+   * the connection stays open (as nginx's `tcp_nodelay` does): a later small
+   * write must not wait for the client's delayed ACK. A connection that ends
+   * with its first response never needs it (closing sends what is queued at
+   * once), which spares a `Connection: close` request a call and a syscall.
+   */
+  #setNoDelay(): void {
+    this.#noDelay = true;
+    try {
+      (this.#conn as Partial<Deno.TcpConn>).setNoDelay?.(true);
+    } catch {
+      // the peer is already gone
+    }
   }
 
   /** True while waiting for the first byte of the next request. */
@@ -342,6 +359,7 @@ export class Connection {
         if (this.#draining || bodyUnread) head.keepAlive = false;
         const answer = this.#answer(head);
         const reply = answer instanceof Promise ? await answer : answer;
+        if (!reply.close && !this.#noDelay) this.#setNoDelay();
         if (reply.file === null) this.#queueReply(reply);
         else await this.#sendFile(reply, head);
         if (this.#options.log !== undefined) {

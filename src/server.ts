@@ -149,11 +149,6 @@ export class Server {
         conn.close();
         continue;
       }
-      try {
-        conn.setNoDelay(true);
-      } catch {
-        // the peer is already gone
-      }
       if (this.#connections.size >= max) {
         this.#refuse(conn);
         continue;

@@ -1189,6 +1189,8 @@ interface FakeConn {
   buffers: Uint8Array[];
   /** How many chunks had been handed out when the first write came (-1: none). */
   readsBeforeWrite: () => number;
+  /** The writes made before each `setNoDelay(true)` call, one entry per call. */
+  noDelayCalls: number[];
 }
 
 /** A stand-in socket: hands out `chunks` one read at a time, then end of stream; takes at most `step` bytes per write. */
@@ -1199,6 +1201,7 @@ function fakeConn(chunks: string[], step = Infinity): FakeConn {
   let writes = 0;
   let largestWrite = 0;
   let readsBeforeWrite = -1;
+  const noDelayCalls: number[] = [];
   const all = (): Uint8Array => concatBytes(written);
   const conn = {
     remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
@@ -1220,6 +1223,9 @@ function fakeConn(chunks: string[], step = Infinity): FakeConn {
     closeWrite(): Promise<void> {
       return Promise.resolve();
     },
+    setNoDelay(on: boolean): void {
+      if (on) noDelayCalls.push(writes);
+    },
   };
   return {
     conn: conn as unknown as Deno.Conn,
@@ -1229,8 +1235,41 @@ function fakeConn(chunks: string[], step = Infinity): FakeConn {
     bytes: all,
     buffers,
     readsBeforeWrite: () => readsBeforeWrite,
+    noDelayCalls,
   };
 }
+
+Deno.test({
+  name:
+    "Connection.serve() turns Nagle off once, before the first response that keeps the connection open",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withTree({ "a.html": "page a\n" }, async (root) => {
+      const handler = await Handler.create(root);
+      const close = get("/a.html").replace(
+        "\r\n\r\n",
+        "\r\nConnection: close\r\n\r\n",
+      );
+      const cases: [string, string[], number[]][] = [
+        ["keep-alive", [get("/a.html")], [0]],
+        ["three keep-alive", [get("/a.html"), get("/a.html"), get("/a.html")], [
+          0,
+        ]],
+        ["pipelined", [get("/a.html").repeat(2)], [0]],
+        ["keep-alive, then close", [get("/a.html"), close], [0]],
+        ["Connection: close", [close], []],
+        ["HTTP/1.0", ["GET /a.html HTTP/1.0\r\n\r\n"], []],
+        ["malformed (400)", ["GET /a.html HTTP/1.1\r\nHost x\r\n\r\n"], []],
+      ];
+      for (const [what, chunks, expected] of cases) {
+        const fake = fakeConn(chunks);
+        await new Connection(fake.conn, handler).serve();
+        assert.match(fake.text(), /^HTTP\/1\.1 [24]00 /, what);
+        assert.deepEqual(fake.noDelayCalls, expected, what);
+      }
+    });
+  },
+});
 
 Deno.test({
   name:

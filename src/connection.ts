@@ -715,5 +715,5 @@ function expectsContinue(head: RequestHead): boolean {
 }
 
 function requestLine(head: RequestHead): string {
-  return `${head.method} ${head.target} HTTP/1.${head.minor}`;
+  return `${head.method} ${head.target} HTTP/1.${head.sentMinor}`;
 }

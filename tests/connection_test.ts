@@ -1368,6 +1368,29 @@ function recordLog(): {
 
 Deno.test({
   name:
+    "Connection logs the HTTP version a request was sent with, also one read as another",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withTree({ "a.html": "page a\n" }, async (root) => {
+      const handler = await Handler.create(root);
+      for (const version of ["1.0", "1.1", "1.2", "1.9"]) {
+        const { records, log } = recordLog();
+        const fake = fakeConn([
+          `GET /a.html HTTP/${version}\r\nHost: x\r\n\r\n`,
+        ]);
+        await new Connection(fake.conn, handler, { log }).serve();
+        assert.match(fake.text(), /^HTTP\/1\.1 200 /, version);
+        assert.deepEqual(
+          records.map((r) => r.request),
+          [`GET /a.html HTTP/${version}`],
+        );
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
     "Connection logs a response cut off by the client with its status and the body bytes sent",
   ...SANITIZE,
   async fn(t): Promise<void> {

@@ -82,8 +82,10 @@ export interface RequestHead {
   form: TargetForm;
   /** Path and query: the target itself in origin-form, the part after the authority in absolute-form, else "". */
   path: string;
-  /** HTTP minor version: 0 or 1. */
+  /** HTTP minor version: 0 or 1 (one above 1 is read as 1, RFC 9110 section 2.5). */
   minor: number;
+  /** HTTP minor version as sent, 0 to 9: what the access log shows. */
+  sentMinor: number;
   /** The `Host` field value, "" when absent. */
   host: string;
   /** The `Content-Length` value, -1 when absent. */
@@ -487,7 +489,8 @@ export function parseRequestHead(
   }
   const major = buf[versionStart + 5] - 0x30;
   // RFC 9110 section 2.5: a minor version above ours is read as ours.
-  const minor = Math.min(buf[versionStart + 7] - 0x30, 1);
+  const sentMinor = buf[versionStart + 7] - 0x30;
+  const minor = Math.min(sentMinor, 1);
   if (major !== 1) {
     return fail(
       STATUS_CODE.HTTPVersionNotSupported,
@@ -829,6 +832,7 @@ export function parseRequestHead(
       form,
       path,
       minor,
+      sentMinor,
       host: host ?? "",
       contentLength,
       chunked,

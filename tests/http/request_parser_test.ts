@@ -396,12 +396,12 @@ const REQUEST_LINE_CASES: readonly Case[] = [
   {
     name: "HTTP/1.0",
     input: req("GET / HTTP/1.0"),
-    expected: { minor: 0 },
+    expected: { minor: 0, sentMinor: 0 },
   },
   {
     name: "HTTP/1.1",
     input: req("GET / HTTP/1.1", "Host: h"),
-    expected: { minor: 1 },
+    expected: { minor: 1, sentMinor: 1 },
   },
   {
     name: "extension method token",
@@ -448,7 +448,7 @@ const REQUEST_LINE_CASES: readonly Case[] = [
   {
     name: "HTTP/1.2 read as 1.1",
     input: req("GET / HTTP/1.2", "Host: h"),
-    expected: { minor: 1, keepAlive: true },
+    expected: { minor: 1, sentMinor: 2, keepAlive: true },
   },
   {
     name: "HTTP/1.9 read as 1.1, Host still required",

@@ -145,6 +145,7 @@ export class Server {
         await new Promise((resolve) => setTimeout(resolve, 50));
         continue;
       }
+      if (this.#acceptErrors.unsaid > 0) this.#acceptRecovered();
       if (this.#closing) {
         conn.close();
         continue;
@@ -229,6 +230,16 @@ export class Server {
       } s ago)`;
     this.#options.onError?.(`Cannot accept a connection: ${message}${more}`);
     errors.said = time;
+    errors.unsaid = 0;
+  }
+
+  /** Says how many accept failures were not said, once accepting works again. */
+  #acceptRecovered(): void {
+    const errors = this.#acceptErrors;
+    const seconds = Math.round((Date.now() - errors.said) / 1000);
+    this.#options.onError?.(
+      `Accepting connections again (${errors.unsaid} more failures since ${seconds} s ago)`,
+    );
     errors.unsaid = 0;
   }
 

@@ -1054,6 +1054,33 @@ Deno.test({
           l.includes("exceed the open files limit 200 (ulimit -n)")
         );
       assert.equal(warnings.length, 1, server.stderr);
+      // Descriptors freed, the server accepts again and says how many
+      // failures it did not report.
+      for (const conn of conns.splice(0)) conn.close();
+      await until(
+        () => server.stderr.includes("Accepting connections again"),
+        "the server to say it accepts again",
+      );
+      const recovered =
+        /Accepting connections again \((\d+) more failures since \d+ s ago\)/
+          .exec(server.stderr);
+      assert.ok(recovered !== null, server.stderr);
+      assert.ok(Number(recovered[1]) >= 1, recovered[0]);
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        await conn.write(
+          new TextEncoder().encode(
+            "GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+          ),
+        );
+        const reply = new TextDecoder().decode(
+          await new Response(conn.readable).bytes(),
+        );
+        assert.match(reply, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nfd\n$/);
+      } catch (error) {
+        conn.close();
+        throw error;
+      }
     } finally {
       for (const conn of conns) conn.close();
       await server.stop("SIGKILL");

@@ -223,24 +223,25 @@ export class Server {
       errors.unsaid++;
       return;
     }
-    const more = errors.unsaid === 0
-      ? ""
-      : ` (${errors.unsaid} more since ${
-        Math.round((time - errors.said) / 1000)
-      } s ago)`;
+    const more = errors.unsaid === 0 ? "" : ` (${this.#takeUnsaid(time)})`;
     this.#options.onError?.(`Cannot accept a connection: ${message}${more}`);
     errors.said = time;
-    errors.unsaid = 0;
   }
 
   /** Says how many accept failures were not said, once accepting works again. */
   #acceptRecovered(): void {
-    const errors = this.#acceptErrors;
-    const seconds = Math.round((Date.now() - errors.said) / 1000);
     this.#options.onError?.(
-      `Accepting connections again (${errors.unsaid} more failures since ${seconds} s ago)`,
+      `Accepting connections again (${this.#takeUnsaid(Date.now())})`,
     );
+  }
+
+  /** How many accept failures were not said and since when; counts them as said. */
+  #takeUnsaid(time: number): string {
+    const errors = this.#acceptErrors;
+    const seconds = Math.round((time - errors.said) / 1000);
+    const text = `${errors.unsaid} more failures since ${seconds} s ago`;
     errors.unsaid = 0;
+    return text;
   }
 
   /** Closes every connection whose deadline has passed. */

@@ -2,7 +2,8 @@
  * One client connection: read into one bounded buffer, parse, answer, loop.
  *
  * Requests are answered in order; the replies to a batch of pipelined
- * requests go out in one write. Bodies are skipped by their framing so that
+ * requests go out in one write (writes of at most 64 KiB copied together
+ * when they are more). Bodies are skipped by their framing so that
  * no body byte is ever parsed as a request. Deadlines (header, idle, send)
  * are plain numbers that the server's sweep compares with the clock, so the
  * hot path sets no timers.
@@ -584,12 +585,22 @@ export class Connection {
     return this.#flushRuns(pending);
   }
 
-  /** Writes `pending`: runs of small pieces combined, large pieces as they are. */
+  /**
+   * Writes `pending`: runs of small pieces combined, up to `COMBINE_LIMIT`
+   * bytes per copy, large pieces as they are. The pieces are shared (cached
+   * bodies): a copy of a whole run would let a few KiB of pipelined requests
+   * pin megabytes for as long as the client does not read.
+   */
   async #flushRuns(pending: Uint8Array[]): Promise<void> {
     let run: Uint8Array[] = [];
     let runBytes = 0;
     for (const piece of pending) {
       if (piece.length <= COMBINE_LIMIT) {
+        if (runBytes + piece.length > COMBINE_LIMIT) {
+          await this.#write(concat(run, runBytes));
+          run = [];
+          runBytes = 0;
+        }
         run.push(piece);
         runBytes += piece.length;
         continue;

@@ -1191,6 +1191,8 @@ interface FakeConn {
   readsBeforeWrite: () => number;
   /** The writes made before each `setNoDelay(true)` call, one entry per call. */
   noDelayCalls: number[];
+  /** The largest memory behind one write (its `ArrayBuffer`). */
+  largestBuffer: () => number;
 }
 
 /** A stand-in socket: hands out `chunks` one read at a time, then end of stream; takes at most `step` bytes per write. */
@@ -1200,6 +1202,7 @@ function fakeConn(chunks: string[], step = Infinity): FakeConn {
   let given = 0;
   let writes = 0;
   let largestWrite = 0;
+  let largestBuffer = 0;
   let readsBeforeWrite = -1;
   const noDelayCalls: number[] = [];
   const all = (): Uint8Array => concatBytes(written);
@@ -1215,6 +1218,7 @@ function fakeConn(chunks: string[], step = Infinity): FakeConn {
     write(chunk: Uint8Array): Promise<number> {
       if (writes++ === 0) readsBeforeWrite = given;
       largestWrite = Math.max(largestWrite, chunk.length);
+      largestBuffer = Math.max(largestBuffer, chunk.buffer.byteLength);
       const n = Math.min(step, chunk.length);
       written.push(chunk.slice(0, n));
       return Promise.resolve(n);
@@ -1236,6 +1240,7 @@ function fakeConn(chunks: string[], step = Infinity): FakeConn {
     buffers,
     readsBeforeWrite: () => readsBeforeWrite,
     noDelayCalls,
+    largestBuffer: () => largestBuffer,
   };
 }
 
@@ -1349,6 +1354,35 @@ Deno.test({
         assert.ok(
           fake.largestWrite() <= cap,
           `round ${round}: largest write ${fake.largestWrite()}`,
+        );
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Connection.serve() copies at most 64 KiB of a pipelined batch's responses at a time",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // 60 KiB bodies are combined with their heads, not written as they are;
+    // a whole batch of them combined would be megabytes pinned by a few KiB
+    // of requests for as long as the client does not read.
+    const body = new Uint8Array(60 * 1024).fill(0x61);
+    await withTree({ "f.bin": body }, async (root) => {
+      const handler = await Handler.create(root);
+      const request = get("/f.bin");
+      const count = Math.floor(4000 / request.length); // one 4 KiB read
+      for (const round of [1, 2]) {
+        const fake = fakeConn([request.repeat(count)]);
+        await new Connection(fake.conn, handler).serve();
+        const text = fake.text();
+        const one = text.indexOf("\r\n\r\n") + 4 + body.length;
+        assert.equal(text.split("HTTP/1.1 200 OK\r\n").length - 1, count);
+        assert.equal(text.length, count * one, `round ${round}: every body`);
+        assert.ok(
+          fake.largestBuffer() <= 64 * 1024,
+          `round ${round}: ${fake.largestBuffer()} bytes behind one write`,
         );
       }
     });

@@ -359,7 +359,14 @@ export class Connection {
         const clientCloses = !head.keepAlive && !bodyUnread;
         if (this.#draining || bodyUnread) head.keepAlive = false;
         const answer = this.#answer(head);
-        const reply = answer instanceof Promise ? await answer : answer;
+        let reply: Reply;
+        if (answer instanceof Promise) {
+          // The request is whole: the header timeout no longer applies while
+          // the handler works (a file read from disk, say); the send timeout
+          // bounds it.
+          this.deadline = now() + this.#sendTimeout;
+          reply = await answer;
+        } else reply = answer;
         if (!reply.close && !this.#noDelay) this.#setNoDelay();
         if (reply.file === null) this.#queueReply(reply);
         else await this.#sendFile(reply, head);

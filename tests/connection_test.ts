@@ -11,6 +11,7 @@ import { type AccessRecord, Connection } from "../src/connection.ts";
 import { ALLOWED_METHODS, Handler } from "../src/handler.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
 import { formatCommonLog } from "../src/log.ts";
+import { Server } from "../src/server.ts";
 import {
   bytes,
   concatBytes,
@@ -1102,6 +1103,38 @@ Deno.test({
         }
       },
     );
+  },
+});
+
+Deno.test({
+  name:
+    "Connection answers a request whose handler outlasts the header timeout",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withTree(FILES, async (root) => {
+      // The head arrives at once; the handler (a slow disk, say) takes longer
+      // than the header timeout and a sweep of the deadlines (every 500 ms).
+      const handler = await Handler.create(root);
+      const slow: Handler = Object.create(handler);
+      slow.handle = (head) => sleep(1200).then(() => handler.handle(head));
+      const server = Server.listen(slow, {
+        hostname: "127.0.0.1",
+        port: 0,
+        ...TINY,
+      });
+      try {
+        const conn = await connect(server.addr.port);
+        try {
+          await writeAll(conn, bytes(get("/a.txt")));
+          // Throws "Connection ended before a response head" when cut off.
+          assertFile(await new ResponseReader(conn).read(), "a.txt");
+        } finally {
+          conn.close();
+        }
+      } finally {
+        await server.shutdown({ grace: 2000 });
+      }
+    });
   },
 });
 

@@ -2,8 +2,8 @@
  * One client connection: read into one bounded buffer, parse, answer, loop.
  *
  * Requests are answered in order; the replies to a batch of pipelined
- * requests go out in one write (writes of at most 64 KiB copied together
- * when they are more). Bodies are skipped by their framing so that
+ * requests go out in one write; a longer batch goes out as it is answered,
+ * in writes of at most 64 KiB copied together. Bodies are skipped by their framing so that
  * no body byte is ever parsed as a request. Deadlines (header, idle, send)
  * are plain numbers that the server's sweep compares with the clock, so the
  * hot path sets no timers.
@@ -379,6 +379,10 @@ export class Connection {
           // into a reset that can destroy the responses in flight: linger.
           return clientCloses && start === end;
         }
+        // A long pipelined batch goes out as it is answered: the replies held
+        // at once stay near 64 KiB (a reply may be a copy of its own, to
+        // HTTP/1.0 say), however many requests a few KiB of input hold.
+        if (this.#pendingBytes > COMBINE_LIMIT) await this.#flush();
       }
       const pending = this.#pending;
       if (pending.length === 1 && this.#pendingBytes <= WRITE_SLICE) {
@@ -604,7 +608,7 @@ export class Connection {
     for (const piece of pending) {
       if (piece.length <= COMBINE_LIMIT) {
         if (runBytes + piece.length > COMBINE_LIMIT) {
-          await this.#write(concat(run, runBytes));
+          await this.#write(run.length === 1 ? run[0] : concat(run, runBytes));
           run = [];
           runBytes = 0;
         }
@@ -612,12 +616,16 @@ export class Connection {
         runBytes += piece.length;
         continue;
       }
-      if (run.length > 0) await this.#write(concat(run, runBytes));
+      if (run.length > 0) {
+        await this.#write(run.length === 1 ? run[0] : concat(run, runBytes));
+      }
       run = [];
       runBytes = 0;
       await this.#write(piece);
     }
-    if (run.length > 0) await this.#write(concat(run, runBytes));
+    if (run.length > 0) {
+      await this.#write(run.length === 1 ? run[0] : concat(run, runBytes));
+    }
   }
 
   async #write(bytes: Uint8Array): Promise<void> {

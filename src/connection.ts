@@ -271,6 +271,8 @@ export class Connection {
     // the head's first byte: trickling it cannot hold the connection.
     let headDeadline = this.deadline;
     let headStarted = true; // a new connection is held to the header timeout
+    /** A request was answered since the last read. */
+    let answered = false;
 
     for (;;) {
       // Answer every complete request in the buffer. A request with a body
@@ -373,6 +375,7 @@ export class Connection {
         if (this.#options.log !== undefined) {
           this.#record(requestLine(head), reply.status, reply.length);
         }
+        answered = true;
         if (reply.close) {
           await this.#flush();
           // Unread bytes (a pipeline past the close) would turn the close
@@ -428,6 +431,10 @@ export class Connection {
       const empty = end === 0 && waiting === null;
       this.#idle = empty;
       if (waiting !== null) {
+        // A body pipelined behind responses just sent counts from now, as a
+        // head does: the time spent on them is not the client's (one waiting
+        // for 100 Continue could not send its body before).
+        if (answered) headDeadline = time + headerTimeout;
         this.deadline = headDeadline;
       } else if (empty && !headStarted) {
         this.deadline = time + idleTimeout;
@@ -435,6 +442,7 @@ export class Connection {
         headStarted = true;
         this.deadline = headDeadline = time + headerTimeout;
       } // else a head (or a new connection) is in progress: keep its deadline
+      answered = false;
       let n: number | null;
       try {
         n = await this.#conn.read(end === 0 ? buf : buf.subarray(end));

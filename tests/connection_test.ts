@@ -1139,6 +1139,56 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "Connection gives a body pipelined behind a slow response the header timeout from when it may come",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withTree(FILES, async (root) => {
+      // The first request takes longer than the header timeout to answer; the
+      // second, sent with it, waits for 100 Continue and then takes longer
+      // than a sweep of the deadlines (every 500 ms) to send its body.
+      const handler = await Handler.create(root);
+      const slow: Handler = Object.create(handler);
+      let calls = 0;
+      slow.handle = (head) =>
+        calls++ === 0
+          ? sleep(1800).then(() => handler.handle(head))
+          : handler.handle(head);
+      const server = Server.listen(slow, {
+        hostname: "127.0.0.1",
+        port: 0,
+        headerTimeout: 1500,
+      });
+      try {
+        const conn = await connect(server.addr.port);
+        try {
+          await writeAll(
+            conn,
+            bytes(
+              get("/a.txt") +
+                "GET /b.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n" +
+                "Content-Length: 3\r\n\r\n",
+            ),
+          );
+          const reader = new ResponseReader(conn);
+          assertFile(await reader.read(), "a.txt");
+          const interim = await reader.read();
+          assert.equal(interim.statusLine, "HTTP/1.1 100 Continue");
+          await sleep(700);
+          await writeAll(conn, bytes("abc"));
+          // Throws "Connection ended before a response head" when cut off.
+          assertFile(await reader.read(), "b.txt");
+        } finally {
+          conn.close();
+        }
+      } finally {
+        await server.shutdown({ grace: 2000 });
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "Connection is closed by the server when kept alive idle too long",
   ...SANITIZE,
   async fn(): Promise<void> {

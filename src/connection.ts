@@ -11,7 +11,7 @@
  * @module
  */
 
-import { now } from "./clock.ts";
+import { monotonicNow, now } from "./clock.ts";
 import type { AccessRecord } from "./log.ts";
 import { TIMEOUTS } from "./defaults.ts";
 import {
@@ -135,7 +135,7 @@ function concat(pieces: Uint8Array[], total: number): Uint8Array {
 
 /** Serves the requests of one accepted connection. */
 export class Connection {
-  /** When the server's sweep should close this connection (ms since the epoch). */
+  /** When the server's sweep should close this connection (ms on the monotonic clock, see `monotonicNow`). */
   deadline: number;
   /** Where the server keeps this connection in its list (-1: not listed); the server's to manage. */
   slot = -1;
@@ -184,7 +184,7 @@ export class Connection {
     this.#maxBody = options.bodyLimits?.maxBodySize ?? BODY_LIMITS.maxBodySize;
     this.#sendTimeout = options.sendTimeout ?? TIMEOUTS.send;
     this.#maxPendingHeads = options.maxPendingHeads ?? PENDING_HEADS;
-    this.deadline = now() + (options.headerTimeout ?? TIMEOUTS.header);
+    this.deadline = monotonicNow() + (options.headerTimeout ?? TIMEOUTS.header);
   }
 
   /**
@@ -366,7 +366,7 @@ export class Connection {
           // The request is whole: the header timeout no longer applies while
           // the handler works (a file read from disk, say); the send timeout
           // bounds it.
-          this.deadline = now() + this.#sendTimeout;
+          this.deadline = monotonicNow() + this.#sendTimeout;
           reply = await answer;
         } else reply = answer;
         if (!reply.close && !this.#noDelay) this.#setNoDelay();
@@ -394,7 +394,7 @@ export class Connection {
         const only = pending[0];
         pending.length = 0;
         this.#pendingBytes = 0;
-        this.deadline = now() + this.#sendTimeout;
+        this.deadline = monotonicNow() + this.#sendTimeout;
         const n = await this.#conn.write(only);
         if (n < only.length) {
           this.#sent += n;
@@ -427,7 +427,7 @@ export class Connection {
         bigger.set(buf.subarray(0, end));
         buf = this.#buf = bigger;
       }
-      const time = now();
+      const time = monotonicNow();
       const empty = end === 0 && waiting === null;
       this.#idle = empty;
       if (waiting !== null) {
@@ -457,7 +457,7 @@ export class Connection {
       this.#idle = false;
       if (empty && !headStarted) {
         headStarted = true;
-        this.deadline = headDeadline = now() + headerTimeout;
+        this.deadline = headDeadline = monotonicNow() + headerTimeout;
       }
       end += n;
     }
@@ -477,7 +477,7 @@ export class Connection {
       return; // already gone
     }
     this.#idle = false;
-    this.deadline = now() + LINGER.time;
+    this.deadline = monotonicNow() + LINGER.time;
     const sink = new Uint8Array(16384);
     for (let total = 0; total < LINGER.bytes;) {
       const n = await this.#conn.read(sink);
@@ -640,7 +640,7 @@ export class Connection {
     const sendTimeout = this.#sendTimeout;
     let at = 0;
     while (at < bytes.length) {
-      this.deadline = now() + sendTimeout;
+      this.deadline = monotonicNow() + sendTimeout;
       const end = Math.min(bytes.length, at + WRITE_SLICE);
       const n = await this.#conn.write(
         at === 0 && end === bytes.length ? bytes : bytes.subarray(at, end),

@@ -33,11 +33,10 @@ export function now(): number {
   return holders > 0 ? current : Date.now();
 }
 
-/**
- * The time in ms on the monotonic clock (`performance.now()`), shared as
- * {@linkcode now} is: for deadlines, which a step of the system clock (NTP,
- * a resumed VM) must neither extend nor end at once.
- */
+// Deadlines use the monotonic clock: a step of the system clock (NTP, a
+// resumed VM) must neither extend them nor end them all at once.
+
+/** The time in ms on the monotonic clock (`performance.now()`), shared while held as {@linkcode now} is: for deadlines. */
 export function monotonicNow(): number {
   return holders > 0 ? currentMonotonic : performance.now();
 }

@@ -21,9 +21,11 @@ export const CLOCK = {
 let holders = 0;
 let timer = 0;
 let current = 0;
+let currentMonotonic = 0;
 
 function tick(): void {
   current = Date.now();
+  currentMonotonic = performance.now();
 }
 
 /** The time in ms since the epoch: the shared value while the clock is held (at most {@linkcode CLOCK.resolution} ms old), else the real clock. */
@@ -31,10 +33,18 @@ export function now(): number {
   return holders > 0 ? current : Date.now();
 }
 
+// Deadlines use the monotonic clock: a step of the system clock (NTP, a
+// resumed VM) must neither extend them nor end them all at once.
+
+/** The time in ms on the monotonic clock (`performance.now()`), shared while held as {@linkcode now} is: for deadlines. */
+export function monotonicNow(): number {
+  return holders > 0 ? currentMonotonic : performance.now();
+}
+
 /** Keeps the shared clock ticking until the returned release function is called (calling it again does nothing). */
 export function holdClock(): () => void {
   if (holders++ === 0) {
-    current = Date.now();
+    tick();
     timer = setInterval(tick, CLOCK.resolution) as unknown as number;
     Deno.unrefTimer(timer);
   }

@@ -2,7 +2,8 @@
  * One client connection: read into one bounded buffer, parse, answer, loop.
  *
  * Requests are answered in order; the replies to a batch of pipelined
- * requests go out in one write. Bodies are skipped by their framing so that
+ * requests go out in one write; a longer batch goes out as it is answered,
+ * in writes of at most 64 KiB copied together. Bodies are skipped by their framing so that
  * no body byte is ever parsed as a request. Deadlines (header, idle, send)
  * are plain numbers that the server's sweep compares with the clock, so the
  * hot path sets no timers.
@@ -10,7 +11,7 @@
  * @module
  */
 
-import { now } from "./clock.ts";
+import { monotonicNow, now } from "./clock.ts";
 import type { AccessRecord } from "./log.ts";
 import { TIMEOUTS } from "./defaults.ts";
 import {
@@ -134,7 +135,7 @@ function concat(pieces: Uint8Array[], total: number): Uint8Array {
 
 /** Serves the requests of one accepted connection. */
 export class Connection {
-  /** When the server's sweep should close this connection (ms since the epoch). */
+  /** When the server's sweep should close this connection (ms on the monotonic clock, see `monotonicNow`). */
   deadline: number;
   /** Where the server keeps this connection in its list (-1: not listed); the server's to manage. */
   slot = -1;
@@ -183,7 +184,7 @@ export class Connection {
     this.#maxBody = options.bodyLimits?.maxBodySize ?? BODY_LIMITS.maxBodySize;
     this.#sendTimeout = options.sendTimeout ?? TIMEOUTS.send;
     this.#maxPendingHeads = options.maxPendingHeads ?? PENDING_HEADS;
-    this.deadline = now() + (options.headerTimeout ?? TIMEOUTS.header);
+    this.deadline = monotonicNow() + (options.headerTimeout ?? TIMEOUTS.header);
   }
 
   /**
@@ -270,6 +271,8 @@ export class Connection {
     // the head's first byte: trickling it cannot hold the connection.
     let headDeadline = this.deadline;
     let headStarted = true; // a new connection is held to the header timeout
+    /** A request was answered since the last read. */
+    let answered = false;
 
     for (;;) {
       // Answer every complete request in the buffer. A request with a body
@@ -358,18 +361,33 @@ export class Connection {
         const clientCloses = !head.keepAlive && !bodyUnread;
         if (this.#draining || bodyUnread) head.keepAlive = false;
         const answer = this.#answer(head);
-        const reply = answer instanceof Promise ? await answer : answer;
+        let reply: Reply;
+        if (answer instanceof Promise) {
+          // The request is whole: the header timeout no longer applies while
+          // the handler works (a file read from disk, say); the send timeout
+          // bounds it.
+          this.deadline = monotonicNow() + this.#sendTimeout;
+          reply = await answer;
+        } else reply = answer;
         if (!reply.close && !this.#noDelay) this.#setNoDelay();
         if (reply.file === null) this.#queueReply(reply);
         else await this.#sendFile(reply, head);
         if (this.#options.log !== undefined) {
           this.#record(requestLine(head), reply.status, reply.length);
         }
+        answered = true;
         if (reply.close) {
           await this.#flush();
           // Unread bytes (a pipeline past the close) would turn the close
           // into a reset that can destroy the responses in flight: linger.
           return clientCloses && start === end;
+        }
+        // A long pipelined batch goes out as it is answered: the replies held
+        // at once stay near 64 KiB (a reply may be a copy of its own, to
+        // HTTP/1.0 say), however many requests a few KiB of input hold. The
+        // last request of a batch leaves it to the write below.
+        if (start < end && this.#pendingBytes > COMBINE_LIMIT) {
+          await this.#flush();
         }
       }
       const pending = this.#pending;
@@ -379,7 +397,7 @@ export class Connection {
         const only = pending[0];
         pending.length = 0;
         this.#pendingBytes = 0;
-        this.deadline = now() + this.#sendTimeout;
+        this.deadline = monotonicNow() + this.#sendTimeout;
         const n = await this.#conn.write(only);
         if (n < only.length) {
           this.#sent += n;
@@ -412,10 +430,14 @@ export class Connection {
         bigger.set(buf.subarray(0, end));
         buf = this.#buf = bigger;
       }
-      const time = now();
+      const time = monotonicNow();
       const empty = end === 0 && waiting === null;
       this.#idle = empty;
       if (waiting !== null) {
+        // A body pipelined behind responses just sent counts from now, as a
+        // head does: the time spent on them is not the client's (one waiting
+        // for 100 Continue could not send its body before).
+        if (answered) headDeadline = time + headerTimeout;
         this.deadline = headDeadline;
       } else if (empty && !headStarted) {
         this.deadline = time + idleTimeout;
@@ -423,6 +445,7 @@ export class Connection {
         headStarted = true;
         this.deadline = headDeadline = time + headerTimeout;
       } // else a head (or a new connection) is in progress: keep its deadline
+      answered = false;
       let n: number | null;
       try {
         n = await this.#conn.read(end === 0 ? buf : buf.subarray(end));
@@ -437,7 +460,7 @@ export class Connection {
       this.#idle = false;
       if (empty && !headStarted) {
         headStarted = true;
-        this.deadline = headDeadline = now() + headerTimeout;
+        this.deadline = headDeadline = monotonicNow() + headerTimeout;
       }
       end += n;
     }
@@ -457,7 +480,7 @@ export class Connection {
       return; // already gone
     }
     this.#idle = false;
-    this.deadline = now() + LINGER.time;
+    this.deadline = monotonicNow() + LINGER.time;
     const sink = new Uint8Array(16384);
     for (let total = 0; total < LINGER.bytes;) {
       const n = await this.#conn.read(sink);
@@ -584,29 +607,43 @@ export class Connection {
     return this.#flushRuns(pending);
   }
 
-  /** Writes `pending`: runs of small pieces combined, large pieces as they are. */
+  /**
+   * Writes `pending`: runs of small pieces combined, up to `COMBINE_LIMIT`
+   * bytes per copy, large pieces as they are. The pieces are shared (cached
+   * bodies): a copy of a whole run would let a few KiB of pipelined requests
+   * pin megabytes for as long as the client does not read.
+   */
   async #flushRuns(pending: Uint8Array[]): Promise<void> {
     let run: Uint8Array[] = [];
     let runBytes = 0;
     for (const piece of pending) {
       if (piece.length <= COMBINE_LIMIT) {
+        if (runBytes + piece.length > COMBINE_LIMIT) {
+          await this.#write(run.length === 1 ? run[0] : concat(run, runBytes));
+          run = [];
+          runBytes = 0;
+        }
         run.push(piece);
         runBytes += piece.length;
         continue;
       }
-      if (run.length > 0) await this.#write(concat(run, runBytes));
+      if (run.length > 0) {
+        await this.#write(run.length === 1 ? run[0] : concat(run, runBytes));
+      }
       run = [];
       runBytes = 0;
       await this.#write(piece);
     }
-    if (run.length > 0) await this.#write(concat(run, runBytes));
+    if (run.length > 0) {
+      await this.#write(run.length === 1 ? run[0] : concat(run, runBytes));
+    }
   }
 
   async #write(bytes: Uint8Array): Promise<void> {
     const sendTimeout = this.#sendTimeout;
     let at = 0;
     while (at < bytes.length) {
-      this.deadline = now() + sendTimeout;
+      this.deadline = monotonicNow() + sendTimeout;
       const end = Math.min(bytes.length, at + WRITE_SLICE);
       const n = await this.#conn.write(
         at === 0 && end === bytes.length ? bytes : bytes.subarray(at, end),

@@ -12,7 +12,7 @@ export const TIMEOUTS = {
   header: 10_000,
   /** Between requests on a kept-alive connection. */
   idle: 15_000,
-  /** Without progress while sending a response. */
+  /** Without progress while sending a response (or while the handler prepares it). */
   send: 30_000,
 } as const;
 

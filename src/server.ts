@@ -246,7 +246,7 @@ export class Server {
 
   /** Closes every connection whose deadline has passed. */
   #expire(): void {
-    const time = Date.now();
+    const time = performance.now();
     for (const connection of this.#connections.all()) {
       if (connection.deadline < time) connection.expire();
     }

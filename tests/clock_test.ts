@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { holdClock, now } from "../src/clock.ts";
+import { holdClock, monotonicNow, now } from "../src/clock.ts";
 import {
   assertClockFree,
   assertClockHeld,
@@ -47,5 +47,31 @@ Deno.test({
     assertClockHeld("still shared while B holds it");
     releaseB();
     assertClockFree("the real clock once nobody holds it");
+  },
+});
+
+Deno.test({
+  name: "monotonicNow() follows performance.now(), not Date.now(), held or not",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const realNow = Date.now;
+    Date.now = () => realNow() + 3_600_000; // the system clock steps forward
+    try {
+      const before = performance.now();
+      const free = monotonicNow();
+      assert.ok(before <= free && free <= performance.now(), "not held");
+      const release = holdClock();
+      try {
+        const held = monotonicNow();
+        assert.ok(held <= performance.now(), "held");
+        assert.equal(monotonicNow(), held, "shared during synchronous work");
+        await until(() => monotonicNow() > held, "the shared value to advance");
+        assert.ok(monotonicNow() <= performance.now());
+      } finally {
+        release();
+      }
+    } finally {
+      Date.now = realNow;
+    }
   },
 });

@@ -8,9 +8,10 @@
 
 import assert from "node:assert/strict";
 import { type AccessRecord, Connection } from "../src/connection.ts";
-import { ALLOWED_METHODS, Handler } from "../src/handler.ts";
+import { ALLOWED_METHODS, Handler, type Reply } from "../src/handler.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
 import { formatCommonLog } from "../src/log.ts";
+import { Server } from "../src/server.ts";
 import {
   bytes,
   concatBytes,
@@ -1106,6 +1107,88 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "Connection answers a request whose handler outlasts the header timeout",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withTree(FILES, async (root) => {
+      // The head arrives at once; the handler (a slow disk, say) takes longer
+      // than the header timeout and a sweep of the deadlines (every 500 ms).
+      const handler = await Handler.create(root);
+      const slow: Handler = Object.create(handler);
+      slow.handle = (head) => sleep(1200).then(() => handler.handle(head));
+      const server = Server.listen(slow, {
+        hostname: "127.0.0.1",
+        port: 0,
+        ...TINY,
+      });
+      try {
+        const conn = await connect(server.addr.port);
+        try {
+          await writeAll(conn, bytes(get("/a.txt")));
+          // Throws "Connection ended before a response head" when cut off.
+          assertFile(await new ResponseReader(conn).read(), "a.txt");
+        } finally {
+          conn.close();
+        }
+      } finally {
+        await server.shutdown({ grace: 2000 });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Connection gives a body pipelined behind a slow response the header timeout from when it may come",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withTree(FILES, async (root) => {
+      // The first request takes longer than the header timeout to answer; the
+      // second, sent with it, waits for 100 Continue and then takes longer
+      // than a sweep of the deadlines (every 500 ms) to send its body.
+      const handler = await Handler.create(root);
+      const slow: Handler = Object.create(handler);
+      let calls = 0;
+      slow.handle = (head) =>
+        calls++ === 0
+          ? sleep(1800).then(() => handler.handle(head))
+          : handler.handle(head);
+      const server = Server.listen(slow, {
+        hostname: "127.0.0.1",
+        port: 0,
+        headerTimeout: 1500,
+      });
+      try {
+        const conn = await connect(server.addr.port);
+        try {
+          await writeAll(
+            conn,
+            bytes(
+              get("/a.txt") +
+                "GET /b.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n" +
+                "Content-Length: 3\r\n\r\n",
+            ),
+          );
+          const reader = new ResponseReader(conn);
+          assertFile(await reader.read(), "a.txt");
+          const interim = await reader.read();
+          assert.equal(interim.statusLine, "HTTP/1.1 100 Continue");
+          await sleep(700);
+          await writeAll(conn, bytes("abc"));
+          // Throws "Connection ended before a response head" when cut off.
+          assertFile(await reader.read(), "b.txt");
+        } finally {
+          conn.close();
+        }
+      } finally {
+        await server.shutdown({ grace: 2000 });
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "Connection is closed by the server when kept alive idle too long",
   ...SANITIZE,
   async fn(): Promise<void> {
@@ -1191,6 +1274,8 @@ interface FakeConn {
   readsBeforeWrite: () => number;
   /** The writes made before each `setNoDelay(true)` call, one entry per call. */
   noDelayCalls: number[];
+  /** The largest memory behind one write (its `ArrayBuffer`). */
+  largestBuffer: () => number;
 }
 
 /** A stand-in socket: hands out `chunks` one read at a time, then end of stream; takes at most `step` bytes per write. */
@@ -1200,6 +1285,7 @@ function fakeConn(chunks: string[], step = Infinity): FakeConn {
   let given = 0;
   let writes = 0;
   let largestWrite = 0;
+  let largestBuffer = 0;
   let readsBeforeWrite = -1;
   const noDelayCalls: number[] = [];
   const all = (): Uint8Array => concatBytes(written);
@@ -1215,6 +1301,7 @@ function fakeConn(chunks: string[], step = Infinity): FakeConn {
     write(chunk: Uint8Array): Promise<number> {
       if (writes++ === 0) readsBeforeWrite = given;
       largestWrite = Math.max(largestWrite, chunk.length);
+      largestBuffer = Math.max(largestBuffer, chunk.buffer.byteLength);
       const n = Math.min(step, chunk.length);
       written.push(chunk.slice(0, n));
       return Promise.resolve(n);
@@ -1236,6 +1323,7 @@ function fakeConn(chunks: string[], step = Infinity): FakeConn {
     buffers,
     readsBeforeWrite: () => readsBeforeWrite,
     noDelayCalls,
+    largestBuffer: () => largestBuffer,
   };
 }
 
@@ -1351,6 +1439,79 @@ Deno.test({
           `round ${round}: largest write ${fake.largestWrite()}`,
         );
       }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Connection.serve() copies at most 64 KiB of a pipelined batch's responses at a time",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // 60 KiB bodies are combined with their heads, not written as they are;
+    // a whole batch of them combined would be megabytes pinned by a few KiB
+    // of requests for as long as the client does not read.
+    const body = new Uint8Array(60 * 1024).fill(0x61);
+    await withTree({ "f.bin": body }, async (root) => {
+      const handler = await Handler.create(root);
+      const request = get("/f.bin");
+      const count = Math.floor(4000 / request.length); // one 4 KiB read
+      for (const round of [1, 2]) {
+        const fake = fakeConn([request.repeat(count)]);
+        await new Connection(fake.conn, handler).serve();
+        const text = fake.text();
+        const one = text.indexOf("\r\n\r\n") + 4 + body.length;
+        assert.equal(text.split("HTTP/1.1 200 OK\r\n").length - 1, count);
+        assert.equal(text.length, count * one, `round ${round}: every body`);
+        assert.ok(
+          fake.largestBuffer() <= 64 * 1024,
+          `round ${round}: ${fake.largestBuffer()} bytes behind one write`,
+        );
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Connection.serve() holds about 64 KiB of a long pipelined batch's replies at once",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // Replies to HTTP/1.0 are built per request (a copy each); a batch
+    // answered whole before its first write would hold megabytes for a few
+    // KiB of requests, for as long as the client does not read.
+    const body = new Uint8Array(60 * 1024).fill(0x62);
+    await withTree({ "f.bin": body }, async (root) => {
+      const handler = await Handler.create(root);
+      let answered = 0;
+      let written = 0;
+      let held = 0;
+      const counting: Handler = Object.create(handler);
+      const count = (reply: Reply): Reply => {
+        answered += reply.head.length;
+        for (const part of reply.parts) {
+          if (part instanceof Uint8Array) answered += part.length;
+        }
+        held = Math.max(held, answered - written);
+        return reply;
+      };
+      counting.handle = (head) => {
+        const reply = handler.handle(head);
+        return reply instanceof Promise ? reply.then(count) : count(reply);
+      };
+      const request = "GET /f.bin HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+      const requests = Math.floor(4000 / request.length); // one 4 KiB read
+      const fake = fakeConn([request.repeat(requests)]);
+      const write = fake.conn.write.bind(fake.conn);
+      fake.conn.write = (chunk) => {
+        written += chunk.length;
+        return write(chunk);
+      };
+      await new Connection(fake.conn, counting).serve();
+      const text = fake.text();
+      assert.equal(text.split("HTTP/1.1 200 OK\r\n").length - 1, requests);
+      assert.equal(written, answered, "every reply written");
+      assert.ok(held <= 256 * 1024, `${held} bytes of replies held at once`);
     });
   },
 });

@@ -25,6 +25,7 @@ import {
   ResponseReader,
   SANITIZE,
   sha256,
+  sleep,
   until,
   waitClosed,
   withServer,
@@ -258,6 +259,56 @@ Deno.test({
         for (const conn of open) conn?.close();
       }
     });
+  },
+});
+
+// --- deadlines -------------------------------------------------------------
+
+Deno.test({
+  name:
+    "Server times connections out by the monotonic clock, whatever steps the system clock takes",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    const realNow = Date.now;
+    /** The system clock as NTP or a resumed VM would step it. */
+    const stepClock = (ms: number): void => {
+      Date.now = () => realNow() + ms;
+    };
+    try {
+      await t.step("a step forward ends no connection early", async () => {
+        await withServer(FILES, {}, async ({ server, port }) => {
+          const conn = await connect(port);
+          try {
+            // Accepted, with its header deadline (10 s) set.
+            await until(() => server.connections === 1, "the connection");
+            stepClock(3_600_000);
+            await sleep(1200); // two sweeps of the deadlines (every 500 ms)
+            Date.now = realNow;
+            const res = await getOn(conn, "/a.txt");
+            assert.equal(res.status, STATUS_CODE.OK);
+          } finally {
+            Date.now = realNow;
+            conn.close();
+          }
+        });
+      });
+      await t.step("a step back extends no timeout", async () => {
+        const options = { server: { headerTimeout: 300 } };
+        await withServer(FILES, options, async ({ server, port }) => {
+          const conn = await connect(port);
+          try {
+            await until(() => server.connections === 1, "the connection");
+            stepClock(-3_600_000);
+            assert.equal((await waitClosed(conn)).total, 0);
+          } finally {
+            Date.now = realNow;
+            conn.close();
+          }
+        });
+      });
+    } finally {
+      Date.now = realNow;
+    }
   },
 });
 

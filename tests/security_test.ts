@@ -315,8 +315,9 @@ const SMUGGLING: SmuggleCase[] = [
   ),
   rejected("Content-Length: 1e3", req(["Content-Length: 1e3"], `x${S}`)),
   rejected(
-    "Content-Length: 2^64+1 (wraps to 1)",
+    "Content-Length: 2^64+1 (wraps to 1 in 64 bits): too large",
     req(["Content-Length: 18446744073709551617"], `x${S}`),
+    STATUS_CODE.ContentTooLarge,
   ),
   rejected(
     "Content-Length with a space before the colon",

@@ -692,7 +692,7 @@ export function parseRequestHead(
             lineEnd,
           );
         }
-        if (valueEnd === valueStart || valueEnd - valueStart > 15) {
+        if (valueEnd === valueStart) {
           return failAfterLine(
             STATUS_CODE.BadRequest,
             "Invalid Content-Length",
@@ -701,6 +701,7 @@ export function parseRequestHead(
           );
         }
         let n = 0;
+        let digits = 0; // significant ones: leading zeros are valid and free
         for (let k = valueStart; k < valueEnd; k++) {
           const d = buf[k] - 0x30;
           if (d < 0 || d > 9) {
@@ -711,7 +712,17 @@ export function parseRequestHead(
               lineEnd,
             );
           }
+          if (d !== 0 || digits !== 0) digits++;
           n = n * 10 + d;
+        }
+        // A valid length past any body limit (and past exact integers).
+        if (digits > 15) {
+          return failAfterLine(
+            STATUS_CODE.ContentTooLarge,
+            "Content-Length too large",
+            lineStart,
+            lineEnd,
+          );
         }
         contentLength = n;
         break;

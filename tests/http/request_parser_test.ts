@@ -1339,13 +1339,35 @@ const CONTENT_LENGTH_CASES: readonly Case[] = [
     expected: { contentLength: 999999999999999 },
   },
   {
-    name: "16 digits",
+    name: "16 digits: valid, too large",
     input: withContentLength("Content-Length: 1000000000000000"),
-    expected: STATUS_CODE.BadRequest,
+    expected: STATUS_CODE.ContentTooLarge,
   },
   {
-    name: "20 digits",
+    name: "20 digits: valid, too large",
     input: withContentLength("Content-Length: 99999999999999999999"),
+    expected: STATUS_CODE.ContentTooLarge,
+  },
+  {
+    name: "400 digits: valid, too large",
+    input: withContentLength(`Content-Length: ${"9".repeat(400)}`),
+    expected: STATUS_CODE.ContentTooLarge,
+  },
+  {
+    name: "15 digits after 20 leading zeros",
+    input: withContentLength(
+      `Content-Length: ${"0".repeat(20)}999999999999999`,
+    ),
+    expected: { contentLength: 999999999999999 },
+  },
+  {
+    name: "only zeros, 30 of them",
+    input: withContentLength(`Content-Length: ${"0".repeat(30)}`),
+    expected: { contentLength: 0 },
+  },
+  {
+    name: "20 digits, a letter last",
+    input: withContentLength("Content-Length: 9999999999999999999x"),
     expected: STATUS_CODE.BadRequest,
   },
   {

@@ -191,17 +191,7 @@ export async function serveWorkers(
     dead: false,
     answered: Date.now(),
   });
-  const slots: Slot[] = [newSlot(first.worker)];
-  try {
-    for (let i = 1; i < config.workers; i++) {
-      slots.push(newSlot((await spawn(shared)).worker));
-    }
-  } catch (error) {
-    await Promise.all(slots.map((slot) => slot.worker.terminate()));
-    throw error;
-  }
-  const warning = openFilesWarning(config, openFilesLimit());
-  if (warning !== undefined) onError(warning);
+  const slots: Slot[] = [];
   let stopping = false;
   let failed = false;
   let wakeOnStop = (): void => {};
@@ -282,7 +272,27 @@ export async function serveWorkers(
       );
     });
   };
-  slots.forEach(watch);
+  // Each worker is watched from the moment it serves: one that dies while
+  // the next ones start is restarted like any other.
+  const add = (worker: Worker): void => {
+    const slot = newSlot(worker);
+    slots.push(slot);
+    watch(slot, slots.length - 1);
+  };
+  add(first.worker);
+  try {
+    for (let i = 1; i < config.workers && !stopping; i++) {
+      add((await spawn(shared)).worker);
+    }
+  } catch (error) {
+    stopping = true;
+    wakeOnStop();
+    await Promise.all(slots.map((slot) => slot.restarting));
+    await Promise.all(slots.map((slot) => slot.worker.terminate()));
+    throw error;
+  }
+  const warning = openFilesWarning(config, openFilesLimit());
+  if (warning !== undefined) onError(warning);
 
   // A worker whose event loop stops turning (a stall near its heap limit,
   // say) neither answers nor exits. Ending it does not free its listener

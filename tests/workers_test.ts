@@ -149,6 +149,87 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "serveWorkers() restarts a worker that dies while the others are starting",
+  ignore: Deno.build.os === "windows",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const root = await makeTree({ "index.html": "early death" });
+    // Each worker reads the 404 page as it starts: a FIFO holds the second
+    // one's start-up until the test writes it again.
+    const fifo = `${root}/404.fifo`;
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(made.success, "mkfifo");
+    const feed = async (): Promise<void> => {
+      const writer = await Deno.open(fifo, { write: true });
+      try {
+        await writer.write(new TextEncoder().encode("<p>not here</p>"));
+      } finally {
+        writer.close();
+      }
+    };
+    // The workers as they are told to start (the only way to reach one
+    // before serveWorkers() returns).
+    const started: Worker[] = [];
+    const postMessage = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (
+      this: Worker,
+      message: { type?: string },
+      ...rest: unknown[]
+    ): void {
+      if (message?.type === "start") started.push(this);
+      return (postMessage as (...args: unknown[]) => void).call(
+        this,
+        message,
+        ...rest,
+      );
+    };
+    let feeding = true;
+    let feeder: Promise<void> | undefined;
+    const { errors, onError } = errorLog();
+    let running: RunningWorkers | undefined;
+    try {
+      const two = config(root, 2);
+      const starting = serveWorkers(
+        { ...two, handler: { ...two.handler, notFoundPage: fifo } },
+        { print: () => {}, onError },
+      );
+      await feed(); // the first worker starts
+      await until(() => started.length === 2, "the second worker", 10_000);
+      const first = started[0];
+      const exited = new Promise((resolve) => first.once("exit", resolve));
+      first.postMessage({ type: "crash" });
+      await exited;
+      // The second worker starts, and so does the first one's replacement.
+      feeder = (async () => {
+        while (feeding) await feed();
+      })();
+      running = await starting;
+      await until(
+        () => running!.workers()[0] !== first,
+        "the first worker's restart",
+        10_000,
+        25,
+      );
+      assert.match(errors.at(-1)!, RESTARTED);
+      for (let i = 0; i < 10; i++) {
+        assert.equal((await getIndex(running.port)).text, "early death");
+      }
+    } finally {
+      Worker.prototype.postMessage = postMessage;
+      // Open for reading and writing, the FIFO lets a feeder waiting for a
+      // reader go.
+      feeding = false;
+      (await Deno.open(fifo, { read: true, write: true })).close();
+      await feeder?.catch(() => {});
+      running?.stop();
+      await running?.stopped;
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "serveWorkers() restarts a lone worker on the same port",
   ...SANITIZE,
   async fn(): Promise<void> {

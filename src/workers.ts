@@ -102,21 +102,34 @@ interface Slot {
   answered: number;
 }
 
+/**
+ * Starts a worker and resolves once it serves; rejects when it cannot, or
+ * when `options.signal` aborts first (a stop must not wait for a start-up
+ * that hangs, on a 404 page on a dead disk, say).
+ */
 function spawn(
   config: ServeConfig,
-  exclusive = false,
+  options: { exclusive?: boolean; signal?: AbortSignal } = {},
 ): Promise<{ worker: Worker } & Ready> {
+  const { exclusive = false, signal } = options;
   const worker = new Worker(new URL("./worker.ts", import.meta.url), {
     resourceLimits: WORKER_LIMITS,
   });
   return new Promise((resolve, reject) => {
-    const fail = (message: string): void => {
+    const settle = (): void => {
       worker.removeAllListeners();
+      signal?.removeEventListener("abort", abort);
+    };
+    const fail = (message: string): void => {
+      settle();
       worker.terminate().finally(() => reject(new Error(message)));
     };
+    const abort = (): void => fail("Stopped while starting");
+    if (signal?.aborted) return abort();
+    signal?.addEventListener("abort", abort);
     worker.on("message", (message: FromWorker) => {
       if (message.type === "ready") {
-        worker.removeAllListeners();
+        settle();
         resolve({ worker, ...message });
       } else if (message.type === "error") {
         fail(message.message);
@@ -182,7 +195,9 @@ export async function serveWorkers(
     ...config,
     reusePort: config.reusePort || several,
   };
-  const first = await spawn(listen, several && !config.reusePort);
+  const first = await spawn(listen, {
+    exclusive: several && !config.reusePort,
+  });
   const shared: ServeConfig = { ...listen, port: first.port };
   const newSlot = (worker: Worker): Slot => ({
     worker,
@@ -196,6 +211,9 @@ export async function serveWorkers(
   let failed = false;
   let wakeOnStop = (): void => {};
   const stopWaiting = new Promise<void>((resolve) => wakeOnStop = resolve);
+  // Ends a restart's start-up in progress on a stop.
+  const stopStarting = new AbortController();
+  stopWaiting.then(() => stopStarting.abort());
   let done!: () => void;
   const stopped = new Promise<void>((resolve) => done = resolve);
 
@@ -210,7 +228,7 @@ export async function serveWorkers(
   const respawn = async (): Promise<Worker> => {
     for (let attempt = 1;; attempt++) {
       try {
-        return (await spawn(shared)).worker;
+        return (await spawn(shared, { signal: stopStarting.signal })).worker;
       } catch (error) {
         const busy = /address already in use/.test((error as Error).message);
         if (!busy || attempt >= REBIND.attempts || stopping) throw error;
@@ -249,6 +267,7 @@ export async function serveWorkers(
       slot.serving = true;
       watch(slot, index);
     } catch (error) {
+      if (stopping) return;
       giveUp(
         slot,
         `static-srv: Cannot restart worker ${index}: ${

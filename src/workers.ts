@@ -47,11 +47,11 @@ export const RESTART_WINDOW = 60_000;
 export interface Heartbeat {
   /** How often a worker is pinged. */
   interval: number;
-  /** A worker that has not answered for this long is ended and restarted. */
+  /** A worker that leaves this long's worth of pings in a row unanswered is ended, and the process exits (counted in pings, not by the clock). */
   timeout: number;
 }
 
-/** Default {@linkcode Heartbeat}: a ping every 5 s, given up on after 30 s without an answer. */
+/** Default {@linkcode Heartbeat}: a ping every 5 s, given up on after 6 unanswered in a row (30 s). */
 export const HEARTBEAT: Readonly<Heartbeat> = {
   interval: 5_000,
   timeout: 30_000,
@@ -100,6 +100,8 @@ interface Slot {
   restarting?: Promise<void>;
   /** When its worker last answered a ping (or started). */
   answered: number;
+  /** Pings sent since its worker last answered (or started). */
+  unanswered: number;
 }
 
 /**
@@ -205,6 +207,7 @@ export async function serveWorkers(
     serving: true,
     dead: false,
     answered: Date.now(),
+    unanswered: 0,
   });
   const slots: Slot[] = [];
   let stopping = false;
@@ -279,8 +282,11 @@ export async function serveWorkers(
   const watch = (slot: Slot, index: number): void => {
     let why = "exited";
     slot.answered = Date.now();
+    slot.unanswered = 0;
     slot.worker.on("message", (message: FromWorker) => {
-      if (message.type === "pong") slot.answered = Date.now();
+      if (message.type !== "pong") return;
+      slot.answered = Date.now();
+      slot.unanswered = 0;
     });
     slot.worker.once("error", (error: Error) => why = error.message);
     slot.worker.once("exit", () => {
@@ -319,14 +325,18 @@ export async function serveWorkers(
   // take the port, and with several workers the kernel would go on handing
   // that listener connections nobody answers: the process exits instead
   // (status 1), for its supervisor to start it again.
+  // Counted in pings rather than by the clock: when the whole process was
+  // paused (SIGSTOP, a frozen container) or the clock jumped, no ping went
+  // unanswered, and no worker is taken for dead.
   const heartbeat = options.heartbeat ?? HEARTBEAT;
+  const missable = Math.ceil(heartbeat.timeout / heartbeat.interval);
   const beat = setInterval(() => {
     if (stopping) return;
     const time = Date.now();
     slots.forEach((slot, index) => {
       if (!slot.serving || stopping) return;
-      const silent = time - slot.answered;
-      if (silent > heartbeat.timeout) {
+      if (slot.unanswered >= missable) {
+        const silent = time - slot.answered;
         onError(
           `static-srv: Worker ${index} stopped answering (for ${silent} ms); ` +
             "exiting",
@@ -337,6 +347,7 @@ export async function serveWorkers(
         running.stop();
         return;
       }
+      slot.unanswered++;
       slot.worker.postMessage({ type: "ping" } satisfies ToWorker);
     });
   }, heartbeat.interval);

@@ -324,6 +324,39 @@ Deno.test({
 
 Deno.test({
   name:
+    "serveWorkers() does not take its workers for dead after the process was paused",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const heartbeat = { interval: 50, timeout: 400 };
+    await withWorkers("paused", 2, async (running, errors) => {
+      const pongs = (): Promise<void> =>
+        new Promise((resolve) => {
+          let count = 0;
+          const worker = running.workers()[0];
+          const count10 = (message: { type: string }): void => {
+            if (message.type !== "pong" || ++count < 10) return;
+            worker.off("message", count10);
+            resolve();
+          };
+          worker.on("message", count10);
+        });
+      await pongs();
+      // The supervisor does not run for longer than the timeout, as when
+      // the whole process is stopped (SIGSTOP, a frozen container) or the
+      // clock jumps: the workers did not miss a single ping.
+      const end = Date.now() + 2 * heartbeat.timeout;
+      while (Date.now() < end) {
+        // paused
+      }
+      await withTimeout(pongs(), 10_000, "ten more pongs");
+      assert.equal(running.failed(), false);
+      assert.deepEqual(errors, []);
+    }, { heartbeat });
+  },
+});
+
+Deno.test({
+  name:
     "serveWorkers() gives up on a worker that cannot start again and fails when none is left",
   ...SANITIZE,
   async fn(): Promise<void> {

@@ -22,16 +22,29 @@ const SIGNAL_EXIT_STATUS: Readonly<Partial<Record<Deno.Signal, number>>> = {
 };
 
 /**
+ * A repeat of the first stop signal within this many ms is the same one: a
+ * terminal's Ctrl-C reaches both `deno task` and static-srv, and `deno task`
+ * passes it on (as it does a SIGTERM sent to the whole process group).
+ */
+const REPEAT_WINDOW_MS = 500;
+
+/**
  * Listens for the stop signals: the first resolves the promise returned (a
  * graceful stop) and says so on stderr, a second exits at once.
  */
 function stopSignal(): Promise<Deno.Signal> {
-  let stopping = false;
+  let first: { signal: Deno.Signal; at: number } | undefined;
   return new Promise((resolve) => {
     for (const signal of STOP_SIGNALS) {
       Deno.addSignalListener(signal, () => {
-        if (stopping) Deno.exit(SIGNAL_EXIT_STATUS[signal] ?? 1);
-        stopping = true;
+        const at = performance.now();
+        if (first !== undefined) {
+          const repeat = signal === first.signal &&
+            at - first.at < REPEAT_WINDOW_MS;
+          if (repeat) return;
+          Deno.exit(SIGNAL_EXIT_STATUS[signal] ?? 1);
+        }
+        first = { signal, at };
         writeError(
           `static-srv: Stopping on ${signal}: finishing the responses in ` +
             "flight (a second signal stops at once)",

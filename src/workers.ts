@@ -47,11 +47,11 @@ export const RESTART_WINDOW = 60_000;
 export interface Heartbeat {
   /** How often a worker is pinged. */
   interval: number;
-  /** A worker that has not answered for this long is ended and restarted. */
+  /** A worker that leaves this long's worth of pings in a row unanswered is ended, and the process exits (counted in pings, not by the clock). */
   timeout: number;
 }
 
-/** Default {@linkcode Heartbeat}: a ping every 5 s, given up on after 30 s without an answer. */
+/** Default {@linkcode Heartbeat}: a ping every 5 s, given up on after 6 unanswered in a row (30 s). */
 export const HEARTBEAT: Readonly<Heartbeat> = {
   interval: 5_000,
   timeout: 30_000,
@@ -100,23 +100,38 @@ interface Slot {
   restarting?: Promise<void>;
   /** When its worker last answered a ping (or started). */
   answered: number;
+  /** Pings sent since its worker last answered (or started). */
+  unanswered: number;
 }
 
+/**
+ * Starts a worker and resolves once it serves; rejects when it cannot, or
+ * when `options.signal` aborts first (a stop must not wait for a start-up
+ * that hangs, on a 404 page on a dead disk, say).
+ */
 function spawn(
   config: ServeConfig,
-  exclusive = false,
+  options: { exclusive?: boolean; signal?: AbortSignal } = {},
 ): Promise<{ worker: Worker } & Ready> {
+  const { exclusive = false, signal } = options;
   const worker = new Worker(new URL("./worker.ts", import.meta.url), {
     resourceLimits: WORKER_LIMITS,
   });
   return new Promise((resolve, reject) => {
-    const fail = (message: string): void => {
+    const settle = (): void => {
       worker.removeAllListeners();
+      signal?.removeEventListener("abort", abort);
+    };
+    const fail = (message: string): void => {
+      settle();
       worker.terminate().finally(() => reject(new Error(message)));
     };
+    const abort = (): void => fail("Stopped while starting");
+    if (signal?.aborted) return abort();
+    signal?.addEventListener("abort", abort);
     worker.on("message", (message: FromWorker) => {
       if (message.type === "ready") {
-        worker.removeAllListeners();
+        settle();
         resolve({ worker, ...message });
       } else if (message.type === "error") {
         fail(message.message);
@@ -182,7 +197,9 @@ export async function serveWorkers(
     ...config,
     reusePort: config.reusePort || several,
   };
-  const first = await spawn(listen, several && !config.reusePort);
+  const first = await spawn(listen, {
+    exclusive: several && !config.reusePort,
+  });
   const shared: ServeConfig = { ...listen, port: first.port };
   const newSlot = (worker: Worker): Slot => ({
     worker,
@@ -190,22 +207,16 @@ export async function serveWorkers(
     serving: true,
     dead: false,
     answered: Date.now(),
+    unanswered: 0,
   });
-  const slots: Slot[] = [newSlot(first.worker)];
-  try {
-    for (let i = 1; i < config.workers; i++) {
-      slots.push(newSlot((await spawn(shared)).worker));
-    }
-  } catch (error) {
-    await Promise.all(slots.map((slot) => slot.worker.terminate()));
-    throw error;
-  }
-  const warning = openFilesWarning(config, openFilesLimit());
-  if (warning !== undefined) onError(warning);
+  const slots: Slot[] = [];
   let stopping = false;
   let failed = false;
   let wakeOnStop = (): void => {};
   const stopWaiting = new Promise<void>((resolve) => wakeOnStop = resolve);
+  // Ends a restart's start-up in progress on a stop.
+  const stopStarting = new AbortController();
+  stopWaiting.then(() => stopStarting.abort());
   let done!: () => void;
   const stopped = new Promise<void>((resolve) => done = resolve);
 
@@ -220,7 +231,7 @@ export async function serveWorkers(
   const respawn = async (): Promise<Worker> => {
     for (let attempt = 1;; attempt++) {
       try {
-        return (await spawn(shared)).worker;
+        return (await spawn(shared, { signal: stopStarting.signal })).worker;
       } catch (error) {
         const busy = /address already in use/.test((error as Error).message);
         if (!busy || attempt >= REBIND.attempts || stopping) throw error;
@@ -259,6 +270,7 @@ export async function serveWorkers(
       slot.serving = true;
       watch(slot, index);
     } catch (error) {
+      if (stopping) return;
       giveUp(
         slot,
         `static-srv: Cannot restart worker ${index}: ${
@@ -270,8 +282,11 @@ export async function serveWorkers(
   const watch = (slot: Slot, index: number): void => {
     let why = "exited";
     slot.answered = Date.now();
+    slot.unanswered = 0;
     slot.worker.on("message", (message: FromWorker) => {
-      if (message.type === "pong") slot.answered = Date.now();
+      if (message.type !== "pong") return;
+      slot.answered = Date.now();
+      slot.unanswered = 0;
     });
     slot.worker.once("error", (error: Error) => why = error.message);
     slot.worker.once("exit", () => {
@@ -282,7 +297,27 @@ export async function serveWorkers(
       );
     });
   };
-  slots.forEach(watch);
+  // Each worker is watched from the moment it serves: one that dies while
+  // the next ones start is restarted like any other.
+  const add = (worker: Worker): void => {
+    const slot = newSlot(worker);
+    slots.push(slot);
+    watch(slot, slots.length - 1);
+  };
+  add(first.worker);
+  try {
+    for (let i = 1; i < config.workers && !stopping; i++) {
+      add((await spawn(shared)).worker);
+    }
+  } catch (error) {
+    stopping = true;
+    wakeOnStop();
+    await Promise.all(slots.map((slot) => slot.restarting));
+    await Promise.all(slots.map((slot) => slot.worker.terminate()));
+    throw error;
+  }
+  const warning = openFilesWarning(config, openFilesLimit());
+  if (warning !== undefined) onError(warning);
 
   // A worker whose event loop stops turning (a stall near its heap limit,
   // say) neither answers nor exits. Ending it does not free its listener
@@ -290,14 +325,18 @@ export async function serveWorkers(
   // take the port, and with several workers the kernel would go on handing
   // that listener connections nobody answers: the process exits instead
   // (status 1), for its supervisor to start it again.
+  // Counted in pings rather than by the clock: when the whole process was
+  // paused (SIGSTOP, a frozen container) or the clock jumped, no ping went
+  // unanswered, and no worker is taken for dead.
   const heartbeat = options.heartbeat ?? HEARTBEAT;
+  const missable = Math.ceil(heartbeat.timeout / heartbeat.interval);
   const beat = setInterval(() => {
     if (stopping) return;
     const time = Date.now();
     slots.forEach((slot, index) => {
       if (!slot.serving || stopping) return;
-      const silent = time - slot.answered;
-      if (silent > heartbeat.timeout) {
+      if (slot.unanswered >= missable) {
+        const silent = time - slot.answered;
         onError(
           `static-srv: Worker ${index} stopped answering (for ${silent} ms); ` +
             "exiting",
@@ -308,6 +347,7 @@ export async function serveWorkers(
         running.stop();
         return;
       }
+      slot.unanswered++;
       slot.worker.postMessage({ type: "ping" } satisfies ToWorker);
     });
   }, heartbeat.interval);

@@ -912,8 +912,48 @@ Deno.test({
   },
 });
 
-/** Serves a 64 MiB file and starts a download that the test does not read: the response stays in flight. */
-async function startDownload(): Promise<{
+/**
+ * Starts `deno task start ARGS` as a terminal would, in a process group of
+ * its own (whose id is its pid), and waits for the banner's URL.
+ */
+async function startTask(args: string[]): Promise<ServerProcess> {
+  const child = new Deno.Command("setsid", {
+    args: [Deno.execPath(), "task", "start", ...args],
+    cwd: PROJECT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const server = ServerProcess.adopt(child);
+  try {
+    const line = await server.waitForLine((l) =>
+      /^\s+http:\/\/127\.0\.0\.1:\d+\/$/.test(l)
+    );
+    (server as { port: number }).port = Number(/:(\d+)\/$/.exec(line)![1]);
+    return server;
+  } catch (error) {
+    killGroup(child.pid);
+    const { stderr } = await server.stop(null);
+    throw new Error(`${(error as Error).message}; stderr: ${stderr}`);
+  }
+}
+
+/** Kills a process group started by `startTask` (no-op once it is gone). */
+function killGroup(pid: number): void {
+  try {
+    Deno.kill(-pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Serves a 64 MiB file (from main.ts, or with `options.task` through `deno
+ * task start`) and starts a download that the test does not read: the
+ * response stays in flight.
+ */
+async function startDownload(options: { task?: boolean } = {}): Promise<{
   server: ServerProcess;
   conn: Deno.TcpConn;
   size: number;
@@ -922,14 +962,9 @@ async function startDownload(): Promise<{
 }> {
   const size = 64 * 1024 * 1024;
   const dir = await makeTree({ "big.bin": new Uint8Array(size) });
-  const server = await ServerProcess.start([
-    dir,
-    "--quiet",
-    "--port",
-    "0",
-    "--host",
-    "127.0.0.1",
-  ]);
+  const args = [dir, "--quiet", "--port", "0", "--host", "127.0.0.1"];
+  const server =
+    await (options.task ? startTask(args) : ServerProcess.start(args));
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   await conn.write(
     new TextEncoder().encode("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"),
@@ -952,13 +987,97 @@ Deno.test({
         line + "\n" === stoppingLine("SIGTERM")
       );
       // The download is still in flight (nobody reads it): without a
-      // second signal the stop would wait for it.
-      const { code, stderr } = await server.stop("SIGTERM");
+      // second signal the stop would wait for it. A repeat within half a
+      // second counts as the same signal (see the next test): send it until
+      // it is taken for a second one.
+      let exited = false;
+      server.child.status.then(() => exited = true);
+      await until(
+        () => {
+          try {
+            if (!exited) server.child.kill("SIGTERM");
+          } catch {
+            // exited meanwhile
+          }
+          return exited;
+        },
+        "a second SIGTERM to end it",
+        10_000,
+        50,
+      );
+      const { code, stderr } = await server.stop(null);
       assert.equal(code, 143, stderr);
       assert.equal(stderr, stoppingLine("SIGTERM"));
     } finally {
       conn.close();
       await server.stop("SIGKILL"); // no-op once stopped
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "main.ts takes the same stop signal again at once for the first one: the download in flight ends whole",
+  ignore: Deno.build.os === "windows",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const { server, conn, size, rest, dir } = await startDownload();
+    try {
+      // As deno task passes on a Ctrl-C that static-srv got too: the same
+      // signal again, as soon as the first one is taken.
+      server.child.kill("SIGINT");
+      await server.err.waitFor((line) =>
+        line + "\n" === stoppingLine("SIGINT")
+      );
+      server.child.kill("SIGINT");
+      let got = rest.length;
+      const chunk = new Uint8Array(1024 * 1024);
+      for (let i = 0; i < 100_000 && got < size; i++) {
+        const n = await conn.read(chunk);
+        if (n === null) break;
+        got += n;
+      }
+      assert.equal(got, size);
+      const { code, stderr } = await server.stop(null);
+      assert.equal(code, 0, stderr);
+      assert.equal(stderr, stoppingLine("SIGINT"));
+    } finally {
+      conn.close();
+      await server.stop("SIGKILL"); // no-op once stopped
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "main.ts under deno task start drains on a Ctrl-C: the download in flight ends whole",
+  ignore: Deno.build.os !== "linux",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const { server, conn, size, rest, dir } = await startDownload({
+      task: true,
+    });
+    try {
+      // A terminal's Ctrl-C is a SIGINT to the whole process group: deno
+      // task gets it too and passes it on, so static-srv gets two.
+      Deno.kill(-server.child.pid, "SIGINT");
+      let got = rest.length;
+      const chunk = new Uint8Array(1024 * 1024);
+      for (let i = 0; i < 100_000 && got < size; i++) {
+        const n = await conn.read(chunk);
+        if (n === null) break;
+        got += n;
+      }
+      assert.equal(got, size);
+      const { code, stderr } = await server.stop(null);
+      assert.equal(code, 0, stderr);
+      assert.ok(stderr.endsWith(stoppingLine("SIGINT")), stderr);
+    } finally {
+      conn.close();
+      killGroup(server.child.pid);
+      await server.stop(null);
       await Deno.remove(dir, { recursive: true });
     }
   },

@@ -8,7 +8,14 @@ import {
   WORKER_LIMITS,
   type WorkersOptions,
 } from "../src/workers.ts";
-import { errorLog, exchange, makeTree, SANITIZE, until } from "./test_util.ts";
+import {
+  errorLog,
+  exchange,
+  makeTree,
+  SANITIZE,
+  until,
+  withTimeout,
+} from "./test_util.ts";
 
 function config(root: string, workers: number): ServeConfig {
   const command = parseCli([
@@ -71,6 +78,42 @@ async function crashAndWaitForRestart(running: RunningWorkers): Promise<void> {
   const dying = running.workers()[0];
   dying.postMessage({ type: "crash" });
   await until(() => running.workers()[0] !== dying, "the restart", 5000, 25);
+}
+
+/**
+ * A FIFO named 404.fifo in `root`, for the 404 page: a worker reads it as it
+ * starts, so its start-up waits until `feed()` writes it; `release()` lets a
+ * `feed()` still waiting for a reader, or a reader for a writer, go.
+ */
+async function makeFifo(root: string): Promise<{
+  path: string;
+  feed(): Promise<void>;
+  release(): Promise<void>;
+}> {
+  const path = `${root}/404.fifo`;
+  const made = await new Deno.Command("mkfifo", { args: [path] }).output();
+  assert.ok(made.success, "mkfifo");
+  return {
+    path,
+    async feed(): Promise<void> {
+      const writer = await Deno.open(path, { write: true });
+      try {
+        await writer.write(new TextEncoder().encode("<p>not here</p>"));
+      } finally {
+        writer.close();
+      }
+    },
+    async release(): Promise<void> {
+      // Opened for reading and writing, a FIFO is both ends at once.
+      (await Deno.open(path, { read: true, write: true })).close();
+    },
+  };
+}
+
+/** `config(root, workers)` with the 404 page at `page`. */
+function withPage(root: string, workers: number, page: string): ServeConfig {
+  const base = config(root, workers);
+  return { ...base, handler: { ...base.handler, notFoundPage: page } };
 }
 
 const RESTARTED = /^static-srv: Worker 0 died \(.*\); restarting$/;
@@ -149,6 +192,73 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "serveWorkers() restarts a worker that dies while the others are starting",
+  ignore: Deno.build.os === "windows",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const root = await makeTree({ "index.html": "early death" });
+    // A FIFO 404 page holds the second worker's start-up.
+    const fifo = await makeFifo(root);
+    // The workers as they are told to start (the only way to reach one
+    // before serveWorkers() returns).
+    const started: Worker[] = [];
+    const postMessage = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (
+      this: Worker,
+      message: { type?: string },
+      ...rest: unknown[]
+    ): void {
+      if (message?.type === "start") started.push(this);
+      return (postMessage as (...args: unknown[]) => void).call(
+        this,
+        message,
+        ...rest,
+      );
+    };
+    let feeding = true;
+    let feeder: Promise<void> | undefined;
+    const { errors, onError } = errorLog();
+    let running: RunningWorkers | undefined;
+    try {
+      const starting = serveWorkers(withPage(root, 2, fifo.path), {
+        print: () => {},
+        onError,
+      });
+      await fifo.feed(); // the first worker starts
+      await until(() => started.length === 2, "the second worker", 10_000);
+      const first = started[0];
+      const exited = new Promise((resolve) => first.once("exit", resolve));
+      first.postMessage({ type: "crash" });
+      await exited;
+      // The second worker starts, and so does the first one's replacement.
+      feeder = (async () => {
+        while (feeding) await fifo.feed();
+      })();
+      running = await starting;
+      await until(
+        () => running!.workers()[0] !== first,
+        "the first worker's restart",
+        10_000,
+        25,
+      );
+      assert.match(errors.at(-1)!, RESTARTED);
+      for (let i = 0; i < 10; i++) {
+        assert.equal((await getIndex(running.port)).text, "early death");
+      }
+    } finally {
+      Worker.prototype.postMessage = postMessage;
+      feeding = false;
+      await fifo.release();
+      await feeder?.catch(() => {});
+      running?.stop();
+      await running?.stopped;
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "serveWorkers() restarts a lone worker on the same port",
   ...SANITIZE,
   async fn(): Promise<void> {
@@ -208,6 +318,39 @@ Deno.test({
         errors[0],
         /^static-srv: Worker 1 stopped answering \(for \d+ ms\); exiting$/,
       );
+    }, { heartbeat });
+  },
+});
+
+Deno.test({
+  name:
+    "serveWorkers() does not take its workers for dead after the process was paused",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const heartbeat = { interval: 50, timeout: 400 };
+    await withWorkers("paused", 2, async (running, errors) => {
+      const pongs = (): Promise<void> =>
+        new Promise((resolve) => {
+          let count = 0;
+          const worker = running.workers()[0];
+          const count10 = (message: { type: string }): void => {
+            if (message.type !== "pong" || ++count < 10) return;
+            worker.off("message", count10);
+            resolve();
+          };
+          worker.on("message", count10);
+        });
+      await pongs();
+      // The supervisor does not run for longer than the timeout, as when
+      // the whole process is stopped (SIGSTOP, a frozen container) or the
+      // clock jumps: the workers did not miss a single ping.
+      const end = Date.now() + 2 * heartbeat.timeout;
+      while (Date.now() < end) {
+        // paused
+      }
+      await withTimeout(pongs(), 10_000, "ten more pongs");
+      assert.equal(running.failed(), false);
+      assert.deepEqual(errors, []);
     }, { heartbeat });
   },
 });
@@ -303,6 +446,37 @@ Deno.test({
         25,
       );
     } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "serveWorkers() stops while a restarted worker cannot finish starting",
+  ignore: Deno.build.os === "windows",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const root = await makeTree({ "index.html": "x" });
+    const fifo = await makeFifo(root);
+    const { errors, onError } = errorLog();
+    try {
+      const starting = serveWorkers(withPage(root, 1, fifo.path), {
+        print: () => {},
+        onError,
+      });
+      await fifo.feed();
+      const running = await starting;
+      running.workers()[0].postMessage({ type: "crash" });
+      await until(() => errors.length === 1, "the restart to begin", 5000);
+      // Its replacement waits for a 404 page that never comes (a hung
+      // disk, say): the stop must not wait for it.
+      running.stop();
+      await withTimeout(running.stopped, 10_000, "the stop");
+      assert.equal(running.failed(), false);
+      assert.equal(errors.length, 1, JSON.stringify(errors));
+      assert.match(errors[0], RESTARTED);
+    } finally {
+      await fifo.release();
       await Deno.remove(root, { recursive: true });
     }
   },

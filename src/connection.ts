@@ -148,7 +148,9 @@ export class Connection {
   #maxBody: number;
   #sendTimeout: number;
   #maxPendingHeads: number;
-  #idle = true;
+  #idle = false;
+  /** No byte has arrived yet. */
+  #fresh = true;
   #closed = false;
   #noDelay = false;
   #draining = false;
@@ -203,7 +205,7 @@ export class Connection {
     }
   }
 
-  /** True while waiting for the first byte of the next request. */
+  /** True between requests: waiting for the first byte of a request after the first one. */
   get idle(): boolean {
     return this.#idle;
   }
@@ -225,10 +227,20 @@ export class Connection {
     this.close();
   }
 
-  /** Finishes the response in progress, if any, then closes. */
+  /**
+   * Finishes the response in progress, if any, then closes. A connection
+   * accepted just before, whose first request may be on its way, gets a short
+   * while for it (nginx waits for it too), not its whole header timeout.
+   */
   drain(): void {
     this.#draining = true;
     if (this.#idle) this.close();
+    else if (this.#fresh) {
+      this.deadline = Math.min(
+        this.deadline,
+        monotonicNow() + TIMEOUTS.firstRequestOnStop,
+      );
+    }
   }
 
   /** Serves requests until the peer closes, an error, a timeout or a drain. Never rejects. */
@@ -432,7 +444,8 @@ export class Connection {
       }
       const time = monotonicNow();
       const empty = end === 0 && waiting === null;
-      this.#idle = empty;
+      // Between requests: not before the first one, nor within one.
+      this.#idle = empty && !headStarted;
       if (waiting !== null) {
         // A body pipelined behind responses just sent counts from now, as a
         // head does: the time spent on them is not the client's (one waiting
@@ -458,6 +471,7 @@ export class Connection {
         return true;
       }
       this.#idle = false;
+      this.#fresh = false;
       if (empty && !headStarted) {
         headStarted = true;
         this.deadline = headDeadline = monotonicNow() + headerTimeout;

@@ -347,6 +347,41 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "Server.shutdown() answers the first request of a connection accepted just before it, then closes",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // A header timeout far past the test's waits: a fresh connection that
+    // sends nothing must still not hold the stop for it.
+    const options = { server: { headerTimeout: 120_000 } };
+    await withServer(FILES, options, async (s) => {
+      const early = await connect(s.port); // accepted, request still to come
+      const silent = await connect(s.port); // accepted, sends nothing
+      try {
+        await until(() => s.server.connections === 2, "2 connections", 2000);
+        const done = s.server.shutdown({ grace: 120_000 });
+        await writeAll(early, bytes(get("/a.txt")));
+        const res = await withTimeout(
+          new ResponseReader(early).read(),
+          5000,
+          "the response",
+        );
+        assert.equal(res.status, STATUS_CODE.OK);
+        assert.equal(res.headers["connection"], "close");
+        assert.equal(res.text, FILES["a.txt"]);
+        assert.equal((await waitClosed(early)).total, 0);
+        assert.equal((await waitClosed(silent)).total, 0);
+        await withTimeout(done, 10_000, "shutdown");
+        assert.equal(s.server.connections, 0);
+      } finally {
+        early.close();
+        silent.close();
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "Server.shutdown() lets a response in flight finish",
   ...SANITIZE,
   async fn(): Promise<void> {

@@ -86,8 +86,18 @@ export class Server {
   #accepting: Promise<void>;
   #closing = false;
   #idleWaiters: (() => void)[] = [];
-  /** Accept failures: when one was last said, and how many since were not. */
-  #acceptErrors = { said: -Infinity, unsaid: 0 };
+  /**
+   * Accept failures: when one was last said, how many since were not and
+   * when the first of those came, whether the last accept failed, and the
+   * timer that says a recovery at the end of the window.
+   */
+  #acceptErrors = {
+    said: -Infinity,
+    unsaid: 0,
+    firstUnsaid: 0,
+    failing: false,
+    timer: 0,
+  };
 
   private constructor(
     listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>,
@@ -145,7 +155,7 @@ export class Server {
         await new Promise((resolve) => setTimeout(resolve, 50));
         continue;
       }
-      if (this.#acceptErrors.unsaid > 0) this.#acceptRecovered();
+      if (this.#acceptErrors.failing) this.#acceptRecovered();
       if (this.#closing) {
         conn.close();
         continue;
@@ -219,8 +229,9 @@ export class Server {
   #acceptFailed(message: string): void {
     const errors = this.#acceptErrors;
     const time = Date.now();
+    errors.failing = true;
     if (time - errors.said < ACCEPT_ERROR_WINDOW) {
-      errors.unsaid++;
+      if (errors.unsaid++ === 0) errors.firstUnsaid = time;
       return;
     }
     const more = errors.unsaid === 0 ? "" : ` (${this.#takeUnsaid(time)})`;
@@ -228,17 +239,37 @@ export class Server {
     errors.said = time;
   }
 
-  /** Says how many accept failures were not said, once accepting works again. */
+  /**
+   * Accepting works again: says how many failures were not said, within the
+   * same one message per `ACCEPT_ERROR_WINDOW` (descriptors that free up one
+   * at a time make accepts fail and succeed in turn).
+   */
   #acceptRecovered(): void {
+    const errors = this.#acceptErrors;
+    errors.failing = false;
+    if (errors.unsaid === 0 || errors.timer !== 0) return;
+    const wait = errors.said + ACCEPT_ERROR_WINDOW - Date.now();
+    if (wait <= 0) return this.#sayRecovered();
+    errors.timer = setTimeout(() => {
+      errors.timer = 0;
+      // Still failing: the next failure says the count.
+      if (!errors.failing && errors.unsaid > 0) this.#sayRecovered();
+    }, wait) as unknown as number;
+    Deno.unrefTimer(errors.timer);
+  }
+
+  #sayRecovered(): void {
+    const time = Date.now();
     this.#options.onError?.(
-      `Accepting connections again (${this.#takeUnsaid(Date.now())})`,
+      `Accepting connections again (${this.#takeUnsaid(time)})`,
     );
+    this.#acceptErrors.said = time;
   }
 
   /** How many accept failures were not said and since when; counts them as said. */
   #takeUnsaid(time: number): string {
     const errors = this.#acceptErrors;
-    const seconds = Math.round((time - errors.said) / 1000);
+    const seconds = Math.round((time - errors.firstUnsaid) / 1000);
     const text = `${errors.unsaid} more failures since ${seconds} s ago`;
     errors.unsaid = 0;
     return text;
@@ -266,6 +297,8 @@ export class Server {
       }
     }
     await this.#accepting;
+    clearTimeout(this.#acceptErrors.timer);
+    this.#acceptErrors.timer = 0;
     for (const connection of this.#connections.all()) connection.drain();
     if (this.#connections.size > 0) {
       const grace = options.grace ?? SERVER_DEFAULTS.shutdownGrace;

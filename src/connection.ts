@@ -149,8 +149,10 @@ export class Connection {
   #sendTimeout: number;
   #maxPendingHeads: number;
   #idle = false;
-  /** No byte has arrived yet. */
-  #fresh = true;
+  /** The loop waits for a request head: for its first byte on a new connection, or for the rest of it. */
+  #headComing = false;
+  /** A stop came while a request head was coming: that request is waited for (briefly) and answered. */
+  #awaitHead = false;
   #closed = false;
   #noDelay = false;
   #draining = false;
@@ -228,17 +230,19 @@ export class Connection {
   }
 
   /**
-   * Finishes the response in progress, if any, then closes. A connection
-   * accepted just before, whose first request may be on its way, gets a short
-   * while for it (nginx waits for it too), not its whole header timeout.
+   * Finishes the response in progress, if any, then closes. A request whose
+   * head is coming (on a connection accepted just before, or part of it
+   * here) gets a short while to arrive and is answered (nginx waits for it
+   * too), not its whole header timeout.
    */
   drain(): void {
     this.#draining = true;
     if (this.#idle) this.close();
-    else if (this.#fresh) {
+    else if (this.#headComing) {
+      this.#awaitHead = true;
       this.deadline = Math.min(
         this.deadline,
-        monotonicNow() + TIMEOUTS.firstRequestOnStop,
+        monotonicNow() + TIMEOUTS.headOnStop,
       );
     }
   }
@@ -350,7 +354,12 @@ export class Connection {
             // refused whatever it sends), as RFC 9110 section 10.1.1 prefers.
             const waitsInVain = start === end && head.minor === 1 &&
               !SERVED_METHODS.has(head.method) && expectsContinue(head);
-            if (pendingHeads + cost > this.#maxPendingHeads || waitsInVain) {
+            // A stop waits for no body (and sends no 100 Continue): the
+            // request is answered now, the body drained by the lingering close.
+            if (
+              pendingHeads + cost > this.#maxPendingHeads || waitsInVain ||
+              this.#draining
+            ) {
               bodyUnread = true;
             } else {
               bodyLeft = Math.max(head.contentLength, 0);
@@ -418,7 +427,11 @@ export class Connection {
       } else if (pending.length > 0) await this.#flush();
       // Every response of the batch is out: log them.
       this.#flushLog();
-      if (this.#draining && waiting === null) return false;
+      // A stop ends the connection here, unless a request head was coming
+      // when it came (in pieces, say): that request is waited for.
+      if (this.#draining && waiting === null && !this.#awaitHead) {
+        return false;
+      }
 
       // Make room, then read more.
       if (start === end) {
@@ -446,6 +459,7 @@ export class Connection {
       const empty = end === 0 && waiting === null;
       // Between requests: not before the first one, nor within one.
       this.#idle = empty && !headStarted;
+      this.#headComing = waiting === null && !this.#idle;
       if (waiting !== null) {
         // A body pipelined behind responses just sent counts from now, as a
         // head does: the time spent on them is not the client's (one waiting
@@ -471,7 +485,7 @@ export class Connection {
         return true;
       }
       this.#idle = false;
-      this.#fresh = false;
+      this.#headComing = false;
       if (empty && !headStarted) {
         headStarted = true;
         this.deadline = headDeadline = monotonicNow() + headerTimeout;

@@ -14,8 +14,8 @@ export const TIMEOUTS = {
   idle: 15_000,
   /** Without progress while sending a response (or while the handler prepares it). */
   send: 30_000,
-  /** How long a stop waits for the first request of a connection accepted just before it. */
-  firstRequestOnStop: 1_000,
+  /** How long a stop waits for a request head on its way (a connection accepted just before, or a head partly read). */
+  headOnStop: 1_000,
 } as const;
 
 /** Default server settings. */

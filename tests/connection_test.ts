@@ -1327,6 +1327,92 @@ function fakeConn(chunks: string[], step = Infinity): FakeConn {
   };
 }
 
+/** A stand-in socket whose reads wait for `push` (or `end`); writes are kept. */
+function gatedConn(): {
+  conn: Deno.Conn;
+  push: (chunk: string) => void;
+  end: () => void;
+  /** Reads waiting for a chunk. */
+  waiting: () => number;
+  text: () => string;
+} {
+  const chunks: (string | null)[] = [];
+  const readers: ((chunk: string | null) => void)[] = [];
+  const written: Uint8Array[] = [];
+  const give = (chunk: string | null): void => {
+    const reader = readers.shift();
+    if (reader === undefined) chunks.push(chunk);
+    else reader(chunk);
+  };
+  const conn = {
+    remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
+    async read(buf: Uint8Array): Promise<number | null> {
+      const chunk = chunks.length > 0
+        ? chunks.shift()!
+        : await new Promise<string | null>((resolve) => readers.push(resolve));
+      if (chunk === null) return null;
+      const b = bytes(chunk);
+      buf.set(b);
+      return b.length;
+    },
+    write(chunk: Uint8Array): Promise<number> {
+      written.push(chunk.slice());
+      return Promise.resolve(chunk.length);
+    },
+    close(): void {
+      for (const reader of readers.splice(0)) reader(null);
+    },
+    closeWrite(): Promise<void> {
+      return Promise.resolve();
+    },
+  };
+  return {
+    conn: conn as unknown as Deno.Conn,
+    push: give,
+    end: () => give(null),
+    waiting: () => readers.length,
+    text: () => new TextDecoder().decode(concatBytes(written)),
+  };
+}
+
+Deno.test({
+  name:
+    "Connection.drain() lets a request head that is coming arrive, in pieces, and answers it with Connection: close",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    await withTree({ "a.html": "page a\n" }, async (root) => {
+      const handler = await Handler.create(root);
+      const request = get("/a.html");
+      for (const when of ["before the first byte", "within the head"]) {
+        await t.step(when, async () => {
+          const gated = gatedConn();
+          const connection = new Connection(gated.conn, handler);
+          const served = connection.serve();
+          if (when === "within the head") {
+            gated.push(request.slice(0, 10));
+            await until(() => gated.waiting() === 1, "the next read");
+          }
+          connection.drain();
+          const pieces = [request.slice(10, 20), request.slice(20)];
+          if (when === "before the first byte") {
+            pieces.unshift(request.slice(0, 10));
+          }
+          for (const piece of pieces) {
+            await until(() => gated.waiting() === 1, "a read");
+            gated.push(piece);
+          }
+          gated.end(); // the client's end, after the lingering close
+          await served;
+          const text = gated.text();
+          assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+          assert.ok(text.includes("\r\nConnection: close\r\n"), text);
+          assert.ok(text.endsWith("\r\n\r\npage a\n"), text);
+        });
+      }
+    });
+  },
+});
+
 Deno.test({
   name:
     "Connection.serve() turns Nagle off once, before the first response that keeps the connection open",

@@ -356,25 +356,37 @@ Deno.test({
     const options = { server: { headerTimeout: 120_000 } };
     await withServer(FILES, options, async (s) => {
       const early = await connect(s.port); // accepted, request still to come
+      const body = await connect(s.port); // the same, with a body announced
       const silent = await connect(s.port); // accepted, sends nothing
       try {
-        await until(() => s.server.connections === 2, "2 connections", 2000);
+        await until(() => s.server.connections === 3, "3 connections", 2000);
         const done = s.server.shutdown({ grace: 120_000 });
         await writeAll(early, bytes(get("/a.txt")));
-        const res = await withTimeout(
-          new ResponseReader(early).read(),
-          5000,
-          "the response",
+        // A stop waits for no body: answered at once, no 100 Continue.
+        await writeAll(
+          body,
+          bytes(
+            "GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n" +
+              "Expect: 100-continue\r\n\r\n",
+          ),
         );
-        assert.equal(res.status, STATUS_CODE.OK);
-        assert.equal(res.headers["connection"], "close");
-        assert.equal(res.text, FILES["a.txt"]);
-        assert.equal((await waitClosed(early)).total, 0);
+        for (const conn of [early, body]) {
+          const res = await withTimeout(
+            new ResponseReader(conn).read(),
+            5000,
+            "the response",
+          );
+          assert.equal(res.status, STATUS_CODE.OK);
+          assert.equal(res.headers["connection"], "close");
+          assert.equal(res.text, FILES["a.txt"]);
+          assert.equal((await waitClosed(conn)).total, 0);
+        }
         assert.equal((await waitClosed(silent)).total, 0);
         await withTimeout(done, 10_000, "shutdown");
         assert.equal(s.server.connections, 0);
       } finally {
         early.close();
+        body.close();
         silent.close();
       }
     });

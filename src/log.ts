@@ -101,6 +101,8 @@ export interface AccessLogOptions {
   maxPending?: number;
   /** Receives the one-line message that says how many lines were dropped, once the writer has caught up (default: stderr, without waiting); {@linkcode AccessLog.close} waits for a promise it returns. */
   onDropped?: (message: string) => void | Promise<void>;
+  /** Words that message (default {@linkcode droppedMessage}). */
+  describeDropped?: (count: number) => string;
 }
 
 /** The message that reports `count` dropped lines. */
@@ -108,6 +110,13 @@ export function droppedMessage(count: number): string {
   return `Dropped ${count} access log ${
     count === 1 ? "line" : "lines"
   }: stdout is not being read`;
+}
+
+/** The message that reports `count` dropped error messages. */
+export function droppedErrorsMessage(count: number): string {
+  return `Dropped ${count} error ${
+    count === 1 ? "message" : "messages"
+  }: stderr is not being read`;
 }
 
 /**
@@ -134,6 +143,7 @@ export class AccessLog {
   #flushInterval: number;
   #maxPending: number;
   #onDropped: (message: string) => void | Promise<void>;
+  #describeDropped: (count: number) => string;
   #closing = false;
   #timer = 0;
   #idleWaiters: (() => void)[] = [];
@@ -147,6 +157,7 @@ export class AccessLog {
       ACCESS_LOG_DEFAULTS.flushInterval;
     this.#maxPending = options.maxPending ?? ACCESS_LOG_DEFAULTS.maxPending;
     this.#onDropped = options.onDropped ?? logErrorLater;
+    this.#describeDropped = options.describeDropped ?? droppedMessage;
   }
 
   /** Lines dropped since the last report. */
@@ -160,7 +171,19 @@ export class AccessLog {
       this.#dropped++;
       return;
     }
-    const line = formatCommonLog(record) + "\n";
+    this.#add(formatCommonLog(record) + "\n");
+  }
+
+  /** Adds one line of text as it is (an error message, say), under the same bound as records. */
+  writeLine(text: string): void {
+    if (this.#bytes + this.#writingBytes >= this.#maxPending) {
+      this.#dropped++;
+      return;
+    }
+    this.#add(text + "\n");
+  }
+
+  #add(line: string): void {
     this.#lines.push(line);
     this.#bytes += line.length;
     if (this.#bytes >= this.#flushBytes) this.flush();
@@ -222,7 +245,7 @@ export class AccessLog {
 
   #report(): void | Promise<void> {
     if (this.#dropped === 0) return;
-    const message = droppedMessage(this.#dropped);
+    const message = this.#describeDropped(this.#dropped);
     this.#dropped = 0;
     return this.#onDropped(message);
   }

@@ -8,7 +8,10 @@
 import type { ServeConfig } from "./cli.ts";
 import { Handler } from "./handler.ts";
 import { Server } from "./server.ts";
-import { AccessLog, logError, logErrorLater } from "./log.ts";
+import { AccessLog, droppedErrorsMessage, logErrorLater } from "./log.ts";
+
+/** Most bytes of error messages waiting for stderr; past it they are dropped and counted. */
+const ERRORS_PENDING = 64 * 1024;
 
 /** A running static-srv. */
 export interface Running {
@@ -62,9 +65,20 @@ export async function serve(
   options: ServeOptions = {},
 ): Promise<Running> {
   const print = options.print ?? ((line: string) => console.log(line));
+  // Error messages too are written without blocking the thread, at once,
+  // and bounded: a stderr nobody reads (`2>&1 | less`) must not stall it.
+  const errors = new AccessLog({
+    writer: Deno.stderr,
+    flushBytes: 1,
+    maxPending: ERRORS_PENDING,
+    describeDropped: droppedErrorsMessage,
+    onDropped: (message) => logErrorLater(`static-srv: ${message}`),
+  });
+  const say = (message: string): void =>
+    errors.writeLine(`static-srv: ${message}`);
   const handler = await Handler.create(config.root, {
     ...config.handler,
-    onError: (message) => logError(`static-srv: ${message}`),
+    onError: say,
   });
   // Written asynchronously and bounded: a stdout nobody reads costs log
   // lines (counted and reported on stderr), never a stalled thread.
@@ -82,7 +96,7 @@ export async function serve(
       idleTimeout: config.idleTimeout,
       maxConnections: config.maxConnections,
       log: log === undefined ? undefined : (record) => log.write(record),
-      onError: (message) => logError(`static-srv: ${message}`),
+      onError: say,
     });
   } catch (error) {
     const where = `${urlHost(config.hostname)}:${config.port}`;
@@ -93,7 +107,7 @@ export async function serve(
   }
   globalThis.addEventListener("unhandledrejection", (event) => {
     event.preventDefault();
-    logError(`static-srv: Unexpected error: ${event.reason}`);
+    say(`Unexpected error: ${event.reason}`);
   });
   const urls = listenUrls(server.addr);
   print(`static-srv ${handler.root}`);
@@ -107,7 +121,9 @@ export async function serve(
     port: server.addr.port,
     root: handler.root,
     stop(): void {
-      stopping ??= server.shutdown().finally(() => log?.close()).finally(done);
+      stopping ??= server.shutdown()
+        .finally(() => Promise.all([log?.close(), errors.close()]))
+        .finally(done);
     },
     stopped,
   };

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   AccessLog,
   clfTime,
+  droppedErrorsMessage,
   droppedMessage,
   escapeLogText,
   formatCommonLog,
@@ -347,7 +348,45 @@ Deno.test({
 });
 
 Deno.test({
-  name: "droppedMessage() counts lines in the project's message style",
+  name:
+    "AccessLog.writeLine() writes text as it is, never waits on a stuck writer, and reports what it dropped in its own words",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const writer = new FakeWriter();
+    writer.stuck = true;
+    const reports: string[] = [];
+    const message = (n: number): string => `static-srv: Cannot serve "/${n}"`;
+    const log = new AccessLog({
+      writer,
+      flushBytes: 1, // every line at once, as the workers' error messages
+      maxPending: (message(0).length + 1) * 3,
+      describeDropped: droppedErrorsMessage,
+      onDropped: (text) => {
+        reports.push(text);
+      },
+    });
+    try {
+      for (let n = 0; n < 8; n++) log.writeLine(message(n));
+      assert.equal(writer.calls, 1);
+      assert.equal(log.dropped, 5);
+      writer.release();
+      await until(() => reports.length > 0, "the report");
+      assert.deepEqual(reports, [
+        "Dropped 5 error messages: stderr is not being read",
+      ]);
+      assert.equal(
+        writer.text,
+        [0, 1, 2].map((n) => message(n) + "\n").join(""),
+      );
+    } finally {
+      await log.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "droppedMessage() and droppedErrorsMessage() count in the project's message style",
   ...SANITIZE,
   fn(): void {
     assert.equal(
@@ -357,6 +396,14 @@ Deno.test({
     assert.equal(
       droppedMessage(123),
       "Dropped 123 access log lines: stdout is not being read",
+    );
+    assert.equal(
+      droppedErrorsMessage(1),
+      "Dropped 1 error message: stderr is not being read",
+    );
+    assert.equal(
+      droppedErrorsMessage(2),
+      "Dropped 2 error messages: stderr is not being read",
     );
   },
 });

@@ -949,6 +949,21 @@ function killGroup(pid: number): void {
   }
 }
 
+/** Reads a download in flight to its end (at most `size` bytes in all, `got` already here); how many bytes arrived. */
+async function downloaded(
+  conn: Deno.Conn,
+  got: number,
+  size: number,
+): Promise<number> {
+  const chunk = new Uint8Array(1024 * 1024);
+  for (let i = 0; i < 100_000 && got < size; i++) {
+    const n = await conn.read(chunk);
+    if (n === null) break;
+    got += n;
+  }
+  return got;
+}
+
 /**
  * Serves a 64 MiB file (from main.ts, or with `options.task` through `deno
  * task start`) and starts a download that the test does not read: the
@@ -1032,14 +1047,7 @@ Deno.test({
         line + "\n" === stoppingLine("SIGINT")
       );
       server.child.kill("SIGINT");
-      let got = rest.length;
-      const chunk = new Uint8Array(1024 * 1024);
-      for (let i = 0; i < 100_000 && got < size; i++) {
-        const n = await conn.read(chunk);
-        if (n === null) break;
-        got += n;
-      }
-      assert.equal(got, size);
+      assert.equal(await downloaded(conn, rest.length, size), size);
       const { code, stderr } = await server.stop(null);
       assert.equal(code, 0, stderr);
       assert.equal(stderr, stoppingLine("SIGINT"));
@@ -1064,14 +1072,7 @@ Deno.test({
       // A terminal's Ctrl-C is a SIGINT to the whole process group: deno
       // task gets it too and passes it on, so static-srv gets two.
       Deno.kill(-server.child.pid, "SIGINT");
-      let got = rest.length;
-      const chunk = new Uint8Array(1024 * 1024);
-      for (let i = 0; i < 100_000 && got < size; i++) {
-        const n = await conn.read(chunk);
-        if (n === null) break;
-        got += n;
-      }
-      assert.equal(got, size);
+      assert.equal(await downloaded(conn, rest.length, size), size);
       const { code, stderr } = await server.stop(null);
       assert.equal(code, 0, stderr);
       assert.ok(stderr.endsWith(stoppingLine("SIGINT")), stderr);
@@ -1096,14 +1097,7 @@ Deno.test({
       await server.err.waitFor((line) =>
         line + "\n" === stoppingLine("SIGHUP")
       );
-      let got = rest.length;
-      const chunk = new Uint8Array(1024 * 1024);
-      for (let i = 0; i < 100_000 && got < size; i++) {
-        const n = await conn.read(chunk);
-        if (n === null) break;
-        got += n;
-      }
-      assert.equal(got, size);
+      assert.equal(await downloaded(conn, rest.length, size), size);
       const { code, stderr } = await server.stop(null);
       assert.equal(code, 0, stderr);
       assert.equal(stderr, stoppingLine("SIGHUP"));

@@ -3,10 +3,10 @@
  *
  * Requests are answered in order; the replies to a batch of pipelined
  * requests go out in one write; a longer batch goes out as it is answered,
- * in writes of at most 64 KiB copied together. Bodies are skipped by their framing so that
- * no body byte is ever parsed as a request. Deadlines (header, idle, send)
- * are plain numbers that the server's sweep compares with the clock, so the
- * hot path sets no timers.
+ * in writes of at most 64 KiB copied together. Bodies are skipped by their
+ * framing so that no body byte is ever parsed as a request. Deadlines
+ * (header, idle, send) are plain numbers on the monotonic clock that the
+ * server's sweep compares with it, so the hot path sets no timers.
  *
  * @module
  */

@@ -253,6 +253,8 @@ export class Handler {
   #entries: BoundedCache<Entry>;
   #compressed: BoundedCache<Uint8Array>;
   #pending = new Map<string, Promise<Entry>>();
+  /** Compressions in progress, by the key of `#compressed`. */
+  #compressing = new Map<string, Promise<Uint8Array | undefined>>();
   #readyErrors = new Map<StatusCode, Ready>();
   #rootGone = false;
   /** When the root was last resolved again, and that check while it runs. */
@@ -716,6 +718,22 @@ export class Handler {
     const key = `${variant.found.path}\0${variant.version}\0${coding}`;
     const cached = this.#compressed.get(key);
     if (cached !== undefined) return cached;
+    // Requests that arrive while it is made share the one compression.
+    let pending = this.#compressing.get(key);
+    if (pending === undefined) {
+      pending = this.#compressOnce(variant, coding, key);
+      this.#compressing.set(key, pending);
+      pending.finally(() => this.#compressing.delete(key)).catch(() => {});
+    }
+    return await pending;
+  }
+
+  /** Reads (when not in memory) and compresses `variant` in `coding`, kept under `key`. */
+  async #compressOnce(
+    variant: Variant,
+    coding: ContentCoding,
+    key: string,
+  ): Promise<Uint8Array | undefined> {
     let source = variant.body;
     if (source === undefined) {
       const size = variant.found.size;

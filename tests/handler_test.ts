@@ -13,10 +13,17 @@ import {
   gzipSync,
 } from "node:zlib";
 import { REPLACEABLE_FIELDS, RESPONSE_FIELDS } from "../src/cli.ts";
-import { type HandlerOptions, MAX_CACHED_PATH } from "../src/handler.ts";
+import {
+  Handler,
+  type HandlerOptions,
+  MAX_CACHED_PATH,
+} from "../src/handler.ts";
+import { parseRequestHead } from "../src/http/request_parser.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
 import {
+  concatBytes,
   exchange,
+  findHeadEnd,
   get as getRequest,
   latin1Bytes,
   makeTree,
@@ -1046,6 +1053,44 @@ Deno.test({
             label,
           );
         }
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() compresses a file once for the requests that arrive while it is compressed",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // Streamed (over maxCachedFile), and the cache leaves room to read it for
+    // compression once at a time: a second compression of its own would find
+    // no room and send the file as is.
+    const text = script(100_000);
+    await withTree({ "app.js": text }, async (root) => {
+      const handler = await Handler.create(root, {
+        compress: true,
+        cacheSize: 150_000,
+        maxCachedFile: 1000,
+      });
+      const parsed = parseRequestHead(
+        utf8(getRequest("/app.js", "Accept-Encoding: gzip\r\n")),
+      );
+      assert.equal(parsed.kind, "complete");
+      const replies = await Promise.all(
+        [0, 1, 2].map(() => handler.handle(parsed.head)),
+      );
+      for (const [i, reply] of replies.entries()) {
+        assert.equal(reply.status, STATUS_CODE.OK, `reply ${i}`);
+        const head = decoder.decode(reply.head);
+        assert.match(head, /\r\nContent-Encoding: gzip\r\n/, `reply ${i}`);
+        const parts = reply.parts.filter((p) => p instanceof Uint8Array);
+        assert.equal(parts.length, reply.parts.length, `reply ${i} in memory`);
+        const body = concatBytes([
+          reply.head.subarray(findHeadEnd(reply.head)),
+          ...parts,
+        ]);
+        assert.equal(decoder.decode(gunzipSync(body)), text, `reply ${i}`);
       }
     });
   },

@@ -741,7 +741,8 @@ export class Handler {
       this.#loading += size;
       try {
         const read = await this.#resolver.read(variant.found);
-        if (!("bytes" in read)) return undefined;
+        // Changed since it was resolved: the bytes are not the ETag's.
+        if (!("bytes" in read) || !sameStamp(read, variant.found)) return;
         source = read.bytes;
       } finally {
         this.#loading -= size;

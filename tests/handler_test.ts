@@ -13,6 +13,7 @@ import {
   gzipSync,
 } from "node:zlib";
 import { REPLACEABLE_FIELDS, RESPONSE_FIELDS } from "../src/cli.ts";
+import { makeEtag } from "../src/conditional.ts";
 import {
   Handler,
   type HandlerOptions,
@@ -1092,6 +1093,38 @@ Deno.test({
         ]);
         assert.equal(decoder.decode(gunzipSync(body)), text, `reply ${i}`);
       }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() does not compress a streamed file changed since it was resolved under its old ETag",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const files: Files = { "app.js": script(2000) };
+    // Streamed (over maxCachedFile), and trusted for a minute once resolved.
+    const options = { compress: true, maxCachedFile: 100, freshness: 60_000 };
+    await serveTree(files, options, async (port, root) => {
+      const before = await get(port, "/app.js");
+      assert.equal(before.status, STATUS_CODE.OK);
+      const changed = script(3000).replaceAll("event", "input");
+      await Deno.writeTextFile(`${root}/app.js`, changed);
+      const info = await Deno.stat(`${root}/app.js`);
+      const now = makeEtag(info.size, info.mtime!.getTime());
+      assert.notEqual(now, before.headers["etag"]);
+      const res = await get(port, "/app.js", { "Accept-Encoding": "gzip" });
+      assert.equal(res.status, STATUS_CODE.OK);
+      const coded = res.headers["content-encoding"] === "gzip";
+      const body = coded ? gunzipSync(res.body) : res.body;
+      assert.equal(decoder.decode(body), changed, "the bytes on disk");
+      assert.equal(
+        res.headers["etag"],
+        coded
+          ? makeEtag(info.size, info.mtime!.getTime(), { suffix: "gz" })
+          : now,
+        "the ETag of those bytes",
+      );
     });
   },
 });

@@ -356,9 +356,13 @@ export class Handler {
     return this.#resolver.root;
   }
 
-  /** How many request paths the handler holds, and the bytes accounted for them (contents and bookkeeping). */
-  get cached(): { paths: number; bytes: number } {
-    return { paths: this.#entries.size, bytes: this.#entries.bytes };
+  /** How many request paths the handler holds, the bytes accounted for them (contents and bookkeeping), and the bytes of compressed copies. */
+  get cached(): { paths: number; bytes: number; compressed: number } {
+    return {
+      paths: this.#entries.size,
+      bytes: this.#entries.bytes,
+      compressed: this.#compressed.bytes,
+    };
   }
 
   /** A reply carrying the error page of `status`. */
@@ -713,9 +717,18 @@ export class Handler {
     variant: Variant,
     coding: ContentCoding,
   ): Promise<Uint8Array | undefined> {
-    // Keyed by the read the bytes come from: a change that keeps the stamp
-    // (caught as racy, or by the inode and change time) gets new copies.
-    const key = `${variant.found.path}\0${variant.version}\0${coding}`;
+    // Keyed by the file's stamp, so that every path to the file, and every
+    // request for a path that is not held (longer than MAX_CACHED_PATH),
+    // shares one copy; a change that keeps the size and mtime changes the
+    // inode or the change time. Bytes read within RACY_MS of the file's
+    // last change may differ under the same stamp: those are keyed by the
+    // read they come from.
+    const found = variant.found;
+    const racy = variant.racy ||
+      now() - Math.max(found.mtime, found.ctime) < RACY_MS;
+    const key = racy
+      ? `${found.path}\0${variant.version}\0${coding}`
+      : `${found.path}\0${found.size}\0${found.mtime}\0${found.ino}\0${found.ctime}\0${coding}`;
     const cached = this.#compressed.get(key);
     if (cached !== undefined) return cached;
     // Requests that arrive while it is made share the one compression.

@@ -1130,6 +1130,44 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "Handler.handle() keeps one compressed copy of a file for every path to it, held or not",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const text = script(5000);
+    await withTree({ "app.js": text }, async (root) => {
+      // Bytes read within 2 s of the file's last change are read again at
+      // the next check, and compressed again: wait until it is past that.
+      const info = await Deno.stat(`${root}/app.js`);
+      const changed = Math.max(
+        info.mtime!.getTime(),
+        info.ctime?.getTime() ?? 0,
+      );
+      await until(() => Date.now() - changed >= 2100, "the file settled");
+      const server = await startServer(root, { handler: { compress: true } });
+      try {
+        const long = "/" + "./".repeat(MAX_CACHED_PATH / 2) + "app.js";
+        assert.ok(long.length > MAX_CACHED_PATH);
+        // The held path, another held path to the same file, and a path too
+        // long to hold, requested twice.
+        let size = 0;
+        for (const path of ["/app.js", "/./app.js", long, long]) {
+          const res = await get(server.port, path, {
+            "Accept-Encoding": "gzip",
+          });
+          assert.equal(res.headers["content-encoding"], "gzip", path);
+          assert.equal(decoder.decode(gunzipSync(res.body)), text, path);
+          size = res.body.length;
+        }
+        assert.equal(server.handler.cached.compressed, size, "one copy");
+      } finally {
+        await server.close();
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "Handler.handle() evaluates preconditions on listings (only * matches)",
   ...SANITIZE,
   async fn(): Promise<void> {

@@ -253,6 +253,8 @@ export class Handler {
   #entries: BoundedCache<Entry>;
   #compressed: BoundedCache<Uint8Array>;
   #pending = new Map<string, Promise<Entry>>();
+  /** Compressions in progress, by the key of `#compressed`. */
+  #compressing = new Map<string, Promise<Uint8Array | undefined>>();
   #readyErrors = new Map<StatusCode, Ready>();
   #rootGone = false;
   /** When the root was last resolved again, and that check while it runs. */
@@ -354,9 +356,13 @@ export class Handler {
     return this.#resolver.root;
   }
 
-  /** How many request paths the handler holds, and the bytes accounted for them (contents and bookkeeping). */
-  get cached(): { paths: number; bytes: number } {
-    return { paths: this.#entries.size, bytes: this.#entries.bytes };
+  /** How many request paths the handler holds, the bytes accounted for them (contents and bookkeeping), and the bytes of compressed copies. */
+  get cached(): { paths: number; bytes: number; compressed: number } {
+    return {
+      paths: this.#entries.size,
+      bytes: this.#entries.bytes,
+      compressed: this.#compressed.bytes,
+    };
   }
 
   /** A reply carrying the error page of `status`. */
@@ -711,11 +717,36 @@ export class Handler {
     variant: Variant,
     coding: ContentCoding,
   ): Promise<Uint8Array | undefined> {
-    // Keyed by the read the bytes come from: a change that keeps the stamp
-    // (caught as racy, or by the inode and change time) gets new copies.
-    const key = `${variant.found.path}\0${variant.version}\0${coding}`;
+    // Keyed by the file's stamp, so that every path to the file, and every
+    // request for a path that is not held (longer than MAX_CACHED_PATH),
+    // shares one copy; a change that keeps the size and mtime changes the
+    // inode or the change time. Bytes read within RACY_MS of the file's
+    // last change may differ under the same stamp: those are keyed by the
+    // read they come from.
+    const found = variant.found;
+    const racy = variant.racy ||
+      now() - Math.max(found.mtime, found.ctime) < RACY_MS;
+    const key = racy
+      ? `${found.path}\0${variant.version}\0${coding}`
+      : `${found.path}\0${found.size}\0${found.mtime}\0${found.ino}\0${found.ctime}\0${coding}`;
     const cached = this.#compressed.get(key);
     if (cached !== undefined) return cached;
+    // Requests that arrive while it is made share the one compression.
+    let pending = this.#compressing.get(key);
+    if (pending === undefined) {
+      pending = this.#compressOnce(variant, coding, key);
+      this.#compressing.set(key, pending);
+      pending.finally(() => this.#compressing.delete(key)).catch(() => {});
+    }
+    return await pending;
+  }
+
+  /** Reads (when not in memory) and compresses `variant` in `coding`, kept under `key`. */
+  async #compressOnce(
+    variant: Variant,
+    coding: ContentCoding,
+    key: string,
+  ): Promise<Uint8Array | undefined> {
     let source = variant.body;
     if (source === undefined) {
       const size = variant.found.size;
@@ -723,7 +754,8 @@ export class Handler {
       this.#loading += size;
       try {
         const read = await this.#resolver.read(variant.found);
-        if (!("bytes" in read)) return undefined;
+        // Changed since it was resolved: the bytes are not the ETag's.
+        if (!("bytes" in read) || !sameStamp(read, variant.found)) return;
         source = read.bytes;
       } finally {
         this.#loading -= size;

@@ -13,10 +13,18 @@ import {
   gzipSync,
 } from "node:zlib";
 import { REPLACEABLE_FIELDS, RESPONSE_FIELDS } from "../src/cli.ts";
-import { type HandlerOptions, MAX_CACHED_PATH } from "../src/handler.ts";
+import { makeEtag } from "../src/conditional.ts";
+import {
+  Handler,
+  type HandlerOptions,
+  MAX_CACHED_PATH,
+} from "../src/handler.ts";
+import { parseRequestHead } from "../src/http/request_parser.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
 import {
+  concatBytes,
   exchange,
+  findHeadEnd,
   get as getRequest,
   latin1Bytes,
   makeTree,
@@ -1046,6 +1054,114 @@ Deno.test({
             label,
           );
         }
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() compresses a file once for the requests that arrive while it is compressed",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // Streamed (over maxCachedFile), and the cache leaves room to read it for
+    // compression once at a time: a second compression of its own would find
+    // no room and send the file as is.
+    const text = script(100_000);
+    await withTree({ "app.js": text }, async (root) => {
+      const handler = await Handler.create(root, {
+        compress: true,
+        cacheSize: 150_000,
+        maxCachedFile: 1000,
+      });
+      const parsed = parseRequestHead(
+        utf8(getRequest("/app.js", "Accept-Encoding: gzip\r\n")),
+      );
+      assert.equal(parsed.kind, "complete");
+      const replies = await Promise.all(
+        [0, 1, 2].map(() => handler.handle(parsed.head)),
+      );
+      for (const [i, reply] of replies.entries()) {
+        assert.equal(reply.status, STATUS_CODE.OK, `reply ${i}`);
+        const head = decoder.decode(reply.head);
+        assert.match(head, /\r\nContent-Encoding: gzip\r\n/, `reply ${i}`);
+        const parts = reply.parts.filter((p) => p instanceof Uint8Array);
+        assert.equal(parts.length, reply.parts.length, `reply ${i} in memory`);
+        const body = concatBytes([
+          reply.head.subarray(findHeadEnd(reply.head)),
+          ...parts,
+        ]);
+        assert.equal(decoder.decode(gunzipSync(body)), text, `reply ${i}`);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() does not compress a streamed file changed since it was resolved under its old ETag",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const files: Files = { "app.js": script(2000) };
+    // Streamed (over maxCachedFile), and trusted for a minute once resolved.
+    const options = { compress: true, maxCachedFile: 100, freshness: 60_000 };
+    await serveTree(files, options, async (port, root) => {
+      const before = await get(port, "/app.js");
+      assert.equal(before.status, STATUS_CODE.OK);
+      const changed = script(3000).replaceAll("event", "input");
+      await Deno.writeTextFile(`${root}/app.js`, changed);
+      const info = await Deno.stat(`${root}/app.js`);
+      const now = makeEtag(info.size, info.mtime!.getTime());
+      assert.notEqual(now, before.headers["etag"]);
+      const res = await get(port, "/app.js", { "Accept-Encoding": "gzip" });
+      assert.equal(res.status, STATUS_CODE.OK);
+      const coded = res.headers["content-encoding"] === "gzip";
+      const body = coded ? gunzipSync(res.body) : res.body;
+      assert.equal(decoder.decode(body), changed, "the bytes on disk");
+      assert.equal(
+        res.headers["etag"],
+        coded
+          ? makeEtag(info.size, info.mtime!.getTime(), { suffix: "gz" })
+          : now,
+        "the ETag of those bytes",
+      );
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() keeps one compressed copy of a file for every path to it, held or not",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const text = script(5000);
+    await withTree({ "app.js": text }, async (root) => {
+      // Bytes read within 2 s of the file's last change are read again at
+      // the next check, and compressed again: wait until it is past that.
+      const info = await Deno.stat(`${root}/app.js`);
+      const changed = Math.max(
+        info.mtime!.getTime(),
+        info.ctime?.getTime() ?? 0,
+      );
+      await until(() => Date.now() - changed >= 2100, "the file settled");
+      const server = await startServer(root, { handler: { compress: true } });
+      try {
+        const long = "/" + "./".repeat(MAX_CACHED_PATH / 2) + "app.js";
+        assert.ok(long.length > MAX_CACHED_PATH);
+        // The held path, another held path to the same file, and a path too
+        // long to hold, requested twice.
+        let size = 0;
+        for (const path of ["/app.js", "/./app.js", long, long]) {
+          const res = await get(server.port, path, {
+            "Accept-Encoding": "gzip",
+          });
+          assert.equal(res.headers["content-encoding"], "gzip", path);
+          assert.equal(decoder.decode(gunzipSync(res.body)), text, path);
+          size = res.body.length;
+        }
+        assert.equal(server.handler.cached.compressed, size, "one copy");
+      } finally {
+        await server.close();
       }
     });
   },

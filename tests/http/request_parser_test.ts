@@ -1526,6 +1526,13 @@ const TRANSFER_ENCODING_CASES: readonly Case[] = [
     expected: { chunked: true },
   },
   {
+    // RFC 9110 section 5.6.1: empty list elements are ignored (llhttp
+    // rejects "chunked,"; a recipient must accept it).
+    name: "empty list elements around chunked",
+    input: withTE("Transfer-Encoding: , chunked,"),
+    expected: { chunked: true },
+  },
+  {
     name: "with Content-Length after",
     input: withTE("Transfer-Encoding: chunked", "Content-Length: 5"),
     expected: STATUS_CODE.BadRequest,
@@ -1679,6 +1686,16 @@ const CONNECTION_CASES: readonly Case[] = [
     name: "HTTP/1.0 close",
     input: req("GET / HTTP/1.0", "Connection: close"),
     expected: { keepAlive: false },
+  },
+  {
+    name: "Connection that is not a token list",
+    input: req("GET / HTTP/1.1", "Host: a", "Connection: cl;ose"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "Connection with two tokens not separated by a comma",
+    input: req("GET / HTTP/1.0", "Connection: keep-alive close"),
+    expected: STATUS_CODE.BadRequest,
   },
 ];
 

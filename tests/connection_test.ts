@@ -483,6 +483,35 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "Connection answers CONNECT with 405 and closes: what follows its head is never read as a request",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    await withServer(FILES, {}, async ({ port }) => {
+      for (
+        const fields of [
+          "",
+          "Connection: keep-alive\r\n",
+          "Content-Length: 5\r\n",
+        ]
+      ) {
+        await t.step(fields === "" ? "no fields" : fields.trim(), async () => {
+          const body = fields.startsWith("Content-Length") ? "hello" : "";
+          const { responses, closed } = await exchange(
+            port,
+            `CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n${fields}\r\n` +
+              body + get("/b.txt"),
+          );
+          assert.equal(responses[0].status, STATUS_CODE.MethodNotAllowed);
+          assert.equal(responses[0].headers.connection, "close");
+          assert.equal(closed, true);
+        });
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "Connection answers OPTIONS with 204 and Allow",
   ...SANITIZE,
   async fn(t): Promise<void> {

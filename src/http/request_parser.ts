@@ -502,7 +502,17 @@ export function parseRequestHead(
   const target = latin1Hashed(buf, targetStart, targetEnd, targetHash);
   let form: TargetForm;
   let path = "";
-  if (buf[targetStart] === 0x2f) {
+  // Set by "Connection: close", and by CONNECT: what follows its head may be
+  // tunnel data (RFC 9110 section 9.3.6), never read as a request.
+  let connectionClose = false;
+  if (method === "CONNECT") {
+    // Authority-form only: `uri-host ":" port` (RFC 9112 section 3.2.3).
+    if (!isAuthorityForm(buf, targetStart, targetEnd)) {
+      return fail(STATUS_CODE.BadRequest, "Invalid authority");
+    }
+    form = "authority";
+    connectionClose = true;
+  } else if (buf[targetStart] === 0x2f) {
     form = "origin";
     path = target;
   } else if (target === "*") {
@@ -510,8 +520,6 @@ export function parseRequestHead(
       return fail(STATUS_CODE.BadRequest, "Asterisk target without OPTIONS");
     }
     form = "asterisk";
-  } else if (method === "CONNECT") {
-    form = "authority";
   } else {
     const scheme = /^https?:\/\//i.exec(target);
     if (scheme === null) {
@@ -548,7 +556,6 @@ export function parseRequestHead(
   // Field lines.
   let host: string | undefined;
   let contentLength = -1;
-  let connectionClose = false;
   let connectionKeepAlive = false;
   let te: TransferCodings | undefined;
   let fields: RequestFields | undefined;
@@ -892,6 +899,18 @@ function isHost(buf: Uint8Array, start: number, end: number): boolean {
   if (buf[i] !== 0x3a || i === start) return false;
   for (i++; i < end; i++) if (!isDigit(buf[i])) return false;
   return true;
+}
+
+/**
+ * True when bytes [start, end) are an authority-form target: `uri-host ":"
+ * port` (RFC 9112 section 3.2.3), a `Host` value whose port is not optional.
+ */
+function isAuthorityForm(buf: Uint8Array, start: number, end: number): boolean {
+  let colon = end - 1;
+  while (colon > start && isDigit(buf[colon])) colon--;
+  if (colon <= start || buf[colon] !== 0x3a) return false;
+  for (let k = start; k < end; k++) if (HOST_CHAR[buf[k]] !== 1) return false;
+  return isHost(buf, start, end);
 }
 
 /** True when bytes [start, end) are the inside of an IP-literal: an IPv6 address or IPvFuture. */

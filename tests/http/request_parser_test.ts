@@ -391,7 +391,68 @@ const REQUEST_LINE_CASES: readonly Case[] = [
       target: "example.com:443",
       form: "authority",
       path: "",
+      keepAlive: false,
     },
+  },
+  {
+    name: "CONNECT to an IPv6 literal",
+    input: req("CONNECT [::1]:443 HTTP/1.1", "Host: [::1]:443"),
+    expected: { target: "[::1]:443", form: "authority", keepAlive: false },
+  },
+  {
+    name: "CONNECT without a port",
+    input: req("CONNECT example.com HTTP/1.1", "Host: example.com"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "CONNECT to an IPv6 literal without a port",
+    input: req("CONNECT [::1] HTTP/1.1", "Host: [::1]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "CONNECT with a port only",
+    input: req("CONNECT :443 HTTP/1.1", "Host: a"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "CONNECT with a quote in its authority",
+    input: req('CONNECT a":443 HTTP/1.1', "Host: a"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "CONNECT with userinfo",
+    input: req("CONNECT u@a:443 HTTP/1.1", "Host: a"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "CONNECT with origin-form",
+    input: req("CONNECT / HTTP/1.1", "Host: a"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "CONNECT with absolute-form",
+    input: req("CONNECT http://a:443/ HTTP/1.1", "Host: a"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "CONNECT with asterisk-form",
+    input: req("CONNECT * HTTP/1.1", "Host: a"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name:
+      "CONNECT with a body: the connection closes after it (no request read from tunnel data)",
+    input: req(
+      "CONNECT a:443 HTTP/1.1",
+      "Host: a",
+      "Content-Length: 5",
+    ),
+    expected: { contentLength: 5, keepAlive: false },
+  },
+  {
+    name: "CONNECT with Connection: keep-alive still closes",
+    input: req("CONNECT a:443 HTTP/1.1", "Host: a", "Connection: keep-alive"),
+    expected: { keepAlive: false },
   },
   {
     name: "HTTP/1.0",
@@ -1465,6 +1526,13 @@ const TRANSFER_ENCODING_CASES: readonly Case[] = [
     expected: { chunked: true },
   },
   {
+    // RFC 9110 section 5.6.1: empty list elements are ignored (llhttp
+    // rejects "chunked,"; a recipient must accept it).
+    name: "empty list elements around chunked",
+    input: withTE("Transfer-Encoding: , chunked,"),
+    expected: { chunked: true },
+  },
+  {
     name: "with Content-Length after",
     input: withTE("Transfer-Encoding: chunked", "Content-Length: 5"),
     expected: STATUS_CODE.BadRequest,
@@ -1618,6 +1686,16 @@ const CONNECTION_CASES: readonly Case[] = [
     name: "HTTP/1.0 close",
     input: req("GET / HTTP/1.0", "Connection: close"),
     expected: { keepAlive: false },
+  },
+  {
+    name: "Connection that is not a token list",
+    input: req("GET / HTTP/1.1", "Host: a", "Connection: cl;ose"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "Connection with two tokens not separated by a comma",
+    input: req("GET / HTTP/1.0", "Connection: keep-alive close"),
+    expected: STATUS_CODE.BadRequest,
   },
 ];
 

@@ -724,8 +724,7 @@ export class Handler {
     // last change may differ under the same stamp: those are keyed by the
     // read they come from.
     const found = variant.found;
-    const racy = variant.racy ||
-      now() - Math.max(found.mtime, found.ctime) < RACY_MS;
+    const racy = variant.racy || changedLately(found);
     const key = racy
       ? `${found.path}\0${variant.version}\0${coding}`
       : `${found.path}\0${found.size}\0${found.mtime}\0${found.ino}\0${found.ctime}\0${coding}`;
@@ -980,7 +979,7 @@ export class Handler {
     if (!("bytes" in read)) return this.#variant(found, coding, varies);
     const variant = this.#variant(stamped(found, read), coding, varies);
     variant.body = read.bytes;
-    variant.racy = now() - Math.max(read.mtime, read.ctime) < RACY_MS;
+    variant.racy = changedLately(read);
     return variant;
   }
 
@@ -1153,6 +1152,11 @@ function encodePathForDisplay(target: SanitizedTarget): string {
 /** True when `a` and `b` are the same version of the same file under the same name. */
 function sameFile(a: FoundFile, b: FoundFile): boolean {
   return a.path === b.path && a.name === b.name && sameStamp(a, b);
+}
+
+/** True when the file changed within `RACY_MS`: bytes read now may differ under the same stamp. */
+function changedLately(stamp: FileStamp): boolean {
+  return now() - Math.max(stamp.mtime, stamp.ctime) < RACY_MS;
 }
 
 function sameStamp(a: FileStamp, b: FileStamp): boolean {

@@ -125,7 +125,8 @@ export function droppedErrorsMessage(count: number): string {
  * past that are dropped and counted (a reader that stopped reading must not
  * stall serving). Once the writer has caught up, one message says how many
  * were dropped. A writer that fails (a pipe whose reader went away) loses the
- * lines of that write, silently.
+ * lines of that write, silently. The workers' error messages to stderr go
+ * through one too, as plain lines ({@linkcode AccessLog.writeLine}).
  */
 export class AccessLog {
   #writer: LogWriter;
@@ -167,20 +168,19 @@ export class AccessLog {
 
   /** Adds one record; it is written within `flushInterval` ms, or dropped and counted when `maxPending` bytes already wait. */
   write(record: AccessRecord): void {
-    if (this.#bytes + this.#writingBytes >= this.#maxPending) {
-      this.#dropped++;
-      return;
-    }
-    this.#add(formatCommonLog(record) + "\n");
+    if (this.#admits()) this.#add(formatCommonLog(record) + "\n");
   }
 
   /** Adds one line of text as it is (an error message, say), under the same bound as records. */
   writeLine(text: string): void {
-    if (this.#bytes + this.#writingBytes >= this.#maxPending) {
-      this.#dropped++;
-      return;
-    }
-    this.#add(text + "\n");
+    if (this.#admits()) this.#add(text + "\n");
+  }
+
+  /** True when a line fits under `maxPending`; else counts it as dropped (before it is formatted). */
+  #admits(): boolean {
+    if (this.#bytes + this.#writingBytes < this.#maxPending) return true;
+    this.#dropped++;
+    return false;
   }
 
   #add(line: string): void {

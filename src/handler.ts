@@ -38,6 +38,7 @@ import {
   evaluateUnvalidated,
   ifRangeMatches,
   makeEtag,
+  type Precondition,
 } from "./conditional.ts";
 import { type ByteRange, multipartLayout, parseRange } from "./range.ts";
 import {
@@ -568,8 +569,20 @@ export class Handler {
       this.#codings(entry, rangeRequested),
     );
     if (coding !== null) {
-      variant = entry.sidecars[coding] ??
-        await this.#compressedVariant(rawPath, entry, coding) ?? variant;
+      const made = entry.sidecars[coding] ?? entry.compressed[coding];
+      if (made !== undefined) variant = made;
+      else {
+        // Not compressed yet. Its validators come from the file's stamp
+        // alone, so a revalidation (a browser's after a restart, say) is
+        // answered 304 or 412 without compressing anything.
+        const unmade = this.#variant(variant.found, coding, true);
+        const precondition = evaluatePreconditions(fields, unmade);
+        if (precondition !== "proceed") {
+          return this.#preconditionReply(precondition, head, unmade, extra);
+        }
+        variant = await this.#compressedVariant(rawPath, entry, coding) ??
+          variant;
+      }
     }
 
     // 5. Source: the bytes in memory, or the file opened now, so that the
@@ -604,21 +617,13 @@ export class Handler {
 
     // 6. Conditionals (RFC 9110 section 13.2.2).
     const precondition = evaluatePreconditions(fields, validators);
-    if (precondition === "failed") {
+    if (precondition !== "proceed") {
       file?.close();
-      return this.error(STATUS_CODE.PreconditionFailed, { head });
-    }
-    if (precondition === "not-modified") {
-      file?.close();
-      if (head.minor === 1 && extra === "" && validators === variant) {
-        return this.#ready(variant, STATUS_CODE.NotModified, close);
-      }
-      const bytes = encodeResponse(
-        STATUS_CODE.NotModified,
-        validators.notModified + extra,
-        { server: this.#server, contentLength: null, close, keepAlive },
-      );
-      return replyOf(STATUS_CODE.NotModified, bytes, close);
+      if (
+        precondition === "not-modified" && head.minor === 1 && extra === "" &&
+        validators === variant
+      ) return this.#ready(variant, STATUS_CODE.NotModified, close);
+      return this.#preconditionReply(precondition, head, validators, extra);
     }
     const isHead = head.method === "HEAD";
     const okFields = validators.fields + extra;
@@ -672,6 +677,30 @@ export class Handler {
       reply.parts.push(body);
     }
     return reply;
+  }
+
+  /** The 412 or 304 (built now, with `validators`' fields and `extra`) for a precondition that did not proceed. */
+  #preconditionReply(
+    precondition: Exclude<Precondition, "proceed">,
+    head: RequestHead,
+    validators: Variant,
+    extra: string,
+  ): Reply {
+    if (precondition === "failed") {
+      return this.error(STATUS_CODE.PreconditionFailed, { head });
+    }
+    const close = !head.keepAlive;
+    const bytes = encodeResponse(
+      STATUS_CODE.NotModified,
+      validators.notModified + extra,
+      {
+        server: this.#server,
+        contentLength: null,
+        close,
+        keepAlive: !close && head.minor === 0,
+      },
+    );
+    return replyOf(STATUS_CODE.NotModified, bytes, close);
   }
 
   /** `OPTIONS`: 204 with `Allow`, plus the CORS preflight answer when enabled. */

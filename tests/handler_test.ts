@@ -1388,6 +1388,102 @@ for (const maxCachedFile of [undefined, 1024]) {
   });
 }
 
+for (const maxCachedFile of [undefined, 1024]) {
+  const where = maxCachedFile === undefined ? "memory" : "disk";
+  Deno.test({
+    name:
+      `Handler.handle() answers a revalidation of a copy not compressed yet without compressing (from ${where})`,
+    ...SANITIZE,
+    async fn(): Promise<void> {
+      const options: HandlerOptions = { compress: true, maxCachedFile };
+      await withTree(COMPRESS_TREE, async (root) => {
+        // The validators a client holds, from a server that compressed.
+        const etags: Record<string, string> = {};
+        const first = await startServer(root, { handler: options });
+        try {
+          for (const coding of ["gzip", "br"]) {
+            const res = await get(first.port, "/app.js", {
+              "Accept-Encoding": coding,
+            });
+            assert.equal(res.headers["content-encoding"], coding);
+            etags[coding] = res.headers["etag"]!;
+          }
+          assert.notEqual(etags.gzip, etags.br);
+        } finally {
+          await first.close();
+        }
+        // A new server (a restart): nothing compressed yet.
+        const server = await startServer(root, { handler: options });
+        try {
+          const cases: {
+            fields: Fields;
+            status: number;
+            etag?: string;
+          }[] = [
+            {
+              fields: {
+                "Accept-Encoding": "gzip",
+                "If-None-Match": etags.gzip,
+              },
+              status: STATUS_CODE.NotModified,
+              etag: etags.gzip,
+            },
+            {
+              fields: {
+                "Accept-Encoding": "br, gzip",
+                "If-None-Match": `"x", ${etags.br}`,
+              },
+              status: STATUS_CODE.NotModified,
+              etag: etags.br,
+            },
+            {
+              fields: { "Accept-Encoding": "gzip", "If-Match": etags.br },
+              status: STATUS_CODE.PreconditionFailed,
+            },
+            {
+              fields: {
+                "Accept-Encoding": "gzip",
+                "If-Unmodified-Since": "Thu, 01 Jan 1970 00:00:00 GMT",
+              },
+              status: STATUS_CODE.PreconditionFailed,
+            },
+          ];
+          for (const method of ["GET", "HEAD"]) {
+            for (const c of cases) {
+              const label = `${method} ${JSON.stringify(c.fields)}`;
+              const res = await request(
+                server.port,
+                method,
+                "/app.js",
+                c.fields,
+              );
+              assert.equal(res.status, c.status, label);
+              if (c.etag !== undefined) {
+                assert.equal(res.headers["etag"], c.etag, label);
+                assert.equal(res.headers["vary"], "Accept-Encoding", label);
+                assert.equal(res.headers["content-encoding"], undefined, label);
+              }
+              assert.equal(server.handler.cached.compressed, 0, label);
+            }
+          }
+          // A validator that does not match gets the copy, compressed now,
+          // under the same ETag as before the restart.
+          const res = await get(server.port, "/app.js", {
+            "Accept-Encoding": "gzip",
+            "If-None-Match": etags.br,
+          });
+          assert.equal(res.status, STATUS_CODE.OK);
+          assert.equal(res.headers["etag"], etags.gzip);
+          assert.equal(decode("gzip", res.body), COMPRESS_JS);
+          assert.equal(server.handler.cached.compressed, res.body.length);
+        } finally {
+          await server.close();
+        }
+      });
+    },
+  });
+}
+
 Deno.test({
   name: "Handler.handle() does not compress without compress: true",
   ...SANITIZE,

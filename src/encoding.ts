@@ -1,6 +1,7 @@
 /**
  * `Accept-Encoding` negotiation (RFC 9110, section 12.5.3) between the
- * codings a client accepts and the precompressed sidecar files on disk.
+ * codings a client accepts and those the server can send: precompressed
+ * sidecar files on disk, compression on the fly.
  *
  * @module
  */
@@ -31,14 +32,22 @@ const ALIASES: Readonly<Record<string, ContentCoding>> = {
 const MEMBER =
   /^[ \t]*([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*(?:;[ \t]*[qQ]=(0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)[ \t]*)?$/;
 
+/** Options of {@linkcode negotiateEncoding}. */
+export interface NegotiateOptions {
+  /** Codings of `available` that win a tie against the others (sidecars against on-the-fly compression, say). */
+  preferred?: readonly ContentCoding[];
+}
+
 /**
  * Picks the coding of `available` the client accepts with the highest weight
- * (br before gzip on a tie), or null for identity: when nothing is accepted,
- * or when `identity` is weighted above every coding offered.
+ * (on a tie, `preferred` ones first, then br before gzip), or null for
+ * identity: when nothing is accepted, or when `identity` is weighted above
+ * every coding offered.
  */
 export function negotiateEncoding(
   acceptEncoding: string | undefined,
   available: readonly ContentCoding[],
+  options: NegotiateOptions = {},
 ): ContentCoding | null {
   if (acceptEncoding === undefined || available.length === 0) return null;
   const explicit: Partial<Record<ContentCoding, number>> = {};
@@ -62,14 +71,18 @@ export function negotiateEncoding(
       explicit[coding] = Math.max(explicit[coding] ?? -1, q);
     }
   }
+  const preferred = options.preferred ?? [];
   let best: ContentCoding | null = null;
   let bestQ = 0;
+  let bestPreferred = false;
   for (const coding of PREFERENCE) {
     if (!available.includes(coding)) continue;
     const q = explicit[coding] ?? wildcard;
-    if (q > bestQ) {
+    const isPreferred = preferred.includes(coding);
+    if (q > bestQ || (q === bestQ && q > 0 && isPreferred && !bestPreferred)) {
       best = coding;
       bestQ = q;
+      bestPreferred = isPreferred;
     }
   }
   // Identity, when weighted explicitly, competes as one more coding (RFC

@@ -14,7 +14,7 @@
  */
 
 import { now } from "./clock.ts";
-import type { RequestHead } from "./http/request_parser.ts";
+import type { RequestFields, RequestHead } from "./http/request_parser.ts";
 import { STATUS_CODE, type StatusCode } from "./http/status.ts";
 import {
   buildErrorPages,
@@ -143,6 +143,8 @@ export const KNOWN_METHODS: ReadonlySet<string> = new Set([
 ]);
 
 const MIN_COMPRESS_SIZE = 256;
+/** Every coding `--compress` makes. */
+const ALL_CODINGS: readonly ContentCoding[] = ["br", "gzip"];
 const MAX_COMPRESS_SIZE = 8 * 1024 * 1024;
 
 /** One representation of a file: the identity bytes or a compressed variant. */
@@ -225,6 +227,8 @@ interface Entry {
   compressed: Partial<Record<ContentCoding, Variant>>;
   /** True when the path has, or may have, encoded variants (sends `Vary`). */
   varies: boolean;
+  /** True when `--compress` compresses the file on the fly (its size and type allow). */
+  onTheFly: boolean;
 }
 
 function replyOf(
@@ -564,10 +568,7 @@ export class Handler {
       head.method === "GET" &&
       parseRange(fields.range, variant.found.size).kind !== "none" &&
       ifRangeMatches(fields.ifRange, variant);
-    const coding = negotiateEncoding(
-      fields.acceptEncoding,
-      this.#codings(entry, rangeRequested),
-    );
+    const coding = rangeRequested ? null : this.#coding(entry, fields);
     if (coding !== null) {
       const made = entry.sidecars[coding] ?? entry.compressed[coding];
       if (made !== undefined) variant = made;
@@ -723,22 +724,20 @@ export class Handler {
     return replyOf(STATUS_CODE.NoContent, bytes, close);
   }
 
-  /** Codings this path can be sent in: its sidecars, or both when `--compress` applies. */
-  #codings(entry: Entry, rangeRequested: boolean): ContentCoding[] {
-    const out: ContentCoding[] = [];
-    if (rangeRequested) return out; // ranges are served from the identity bytes
-    if (entry.sidecars.br !== undefined) out.push("br");
-    if (entry.sidecars.gzip !== undefined) out.push("gzip");
-    if (out.length > 0 || !this.#options.compress) return out;
-    const identity = entry.identity!;
-    const size = identity.found.size;
-    if (
-      size >= MIN_COMPRESS_SIZE && size <= MAX_COMPRESS_SIZE &&
-      isCompressible(contentType(identity.found.name))
-    ) {
-      out.push("br", "gzip");
-    }
-    return out;
+  /**
+   * The coding to send this path in, or null for identity: among its
+   * sidecars and, when `--compress` applies, both codings on the fly; a
+   * sidecar wins a tie.
+   */
+  #coding(entry: Entry, fields: RequestFields): ContentCoding | null {
+    const sidecars: ContentCoding[] = [];
+    if (entry.sidecars.br !== undefined) sidecars.push("br");
+    if (entry.sidecars.gzip !== undefined) sidecars.push("gzip");
+    return negotiateEncoding(
+      fields.acceptEncoding,
+      entry.onTheFly ? ALL_CODINGS : sidecars,
+      { preferred: sidecars },
+    );
   }
 
   /** The compressed bytes of `variant` in `coding`, compressed once per read of the file. */
@@ -907,6 +906,7 @@ export class Handler {
       sidecars: {},
       compressed: {},
       varies: false,
+      onTheFly: false,
     };
     if (resolution.kind === "not-found") {
       let gone = !(await this.#resolver.rootExists());
@@ -931,11 +931,12 @@ export class Handler {
       const sidecars = await this.#resolver.sidecars(resolution);
       // Vary only when a coding can really be chosen: a sidecar, or a file
       // of a size and type that `--compress` compresses.
+      entry.onTheFly = this.#options.compress === true &&
+        resolution.size >= MIN_COMPRESS_SIZE &&
+        resolution.size <= MAX_COMPRESS_SIZE &&
+        isCompressible(contentType(resolution.name));
       entry.varies = sidecars.br !== undefined || sidecars.gzip !== undefined ||
-        (this.#options.compress === true &&
-          resolution.size >= MIN_COMPRESS_SIZE &&
-          resolution.size <= MAX_COMPRESS_SIZE &&
-          isCompressible(contentType(resolution.name)));
+        entry.onTheFly;
       const old = previous?.varies === entry.varies
         ? previous.identity
         : undefined;

@@ -11,6 +11,7 @@ interface Case {
   name: string;
   header: string | undefined;
   available?: readonly ContentCoding[];
+  preferred?: readonly ContentCoding[];
   expected: ContentCoding | null;
 }
 
@@ -115,6 +116,48 @@ const CASES: readonly Case[] = [
     expected: "gzip",
   },
   { name: "q=0.000 refuses", header: "br;q=0.000, gzip;q=0", expected: null },
+  {
+    name: "a tie goes to the preferred",
+    header: "gzip, deflate, br, zstd",
+    preferred: ["gzip"],
+    expected: "gzip",
+  },
+  {
+    name: "a wildcard tie goes to the preferred",
+    header: "*",
+    preferred: ["gzip"],
+    expected: "gzip",
+  },
+  {
+    name: "a tie among the preferred goes to br",
+    header: "gzip, br",
+    preferred: ["gzip", "br"],
+    expected: "br",
+  },
+  {
+    name: "a higher q beats the preferred",
+    header: "gzip;q=0.5, br",
+    preferred: ["gzip"],
+    expected: "br",
+  },
+  {
+    name: "a refused preferred is not chosen",
+    header: "gzip;q=0, br;q=0.1",
+    preferred: ["gzip"],
+    expected: "br",
+  },
+  {
+    name: "the preferred refused, nothing else accepted",
+    header: "gzip;q=0, br;q=0",
+    preferred: ["gzip"],
+    expected: null,
+  },
+  {
+    name: "identity above the preferred",
+    header: "gzip;q=0.5, identity",
+    preferred: ["gzip"],
+    expected: null,
+  },
 ];
 
 for (const c of CASES) {
@@ -124,7 +167,9 @@ for (const c of CASES) {
     sanitizeResources: true,
     fn(): void {
       assert.equal(
-        negotiateEncoding(c.header, c.available ?? BOTH),
+        negotiateEncoding(c.header, c.available ?? BOTH, {
+          preferred: c.preferred,
+        }),
         c.expected,
         `header ${JSON.stringify(c.header)}`,
       );

@@ -1485,6 +1485,46 @@ for (const maxCachedFile of [undefined, 1024]) {
 }
 
 Deno.test({
+  name:
+    "Handler.handle() compresses on the fly a coding that has no sidecar, with both compress and precompressed",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // Only a gzip sidecar, marked so that it cannot pass for one made on
+    // the fly.
+    const sidecar = gzipSync(utf8(COMPRESS_JS), { level: 1 });
+    const files: Files = { "app.js": COMPRESS_JS, "app.js.gz": sidecar };
+    const options: HandlerOptions = { compress: true, precompressed: true };
+    const cases: { accept: string; body: "sidecar" | "br" | "identity" }[] = [
+      { accept: "gzip", body: "sidecar" },
+      // A tie goes to the file made beforehand.
+      { accept: "gzip, deflate, br, zstd", body: "sidecar" },
+      { accept: "*", body: "sidecar" },
+      { accept: "br", body: "br" },
+      { accept: "gzip;q=0.5, br", body: "br" },
+      { accept: "br;q=0, gzip;q=0", body: "identity" },
+    ];
+    await serveTree(files, options, async (port) => {
+      for (const c of cases) {
+        const label = `Accept-Encoding: ${c.accept}`;
+        const res = await get(port, "/app.js", { "Accept-Encoding": c.accept });
+        assert.equal(res.status, STATUS_CODE.OK, label);
+        assert.equal(res.headers["vary"], "Accept-Encoding", label);
+        if (c.body === "sidecar") {
+          assert.equal(res.headers["content-encoding"], "gzip", label);
+          assert.deepEqual(res.body, new Uint8Array(sidecar), label);
+        } else if (c.body === "br") {
+          assert.equal(res.headers["content-encoding"], "br", label);
+          assert.equal(decode("br", res.body), COMPRESS_JS, label);
+        } else {
+          assert.equal(res.headers["content-encoding"], undefined, label);
+          assert.equal(res.text, COMPRESS_JS, label);
+        }
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "Handler.handle() does not compress without compress: true",
   ...SANITIZE,
   async fn(): Promise<void> {

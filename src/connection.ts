@@ -138,7 +138,7 @@ export class Connection {
   /** When the server's sweep should close this connection (ms on the monotonic clock, see `monotonicNow`). */
   deadline: number;
   /** Where the server keeps this connection in its list (-1: not listed); the server's to manage. */
-  slot = -1;
+  slot: number = -1;
   #conn: Deno.Conn;
   #handler: Handler;
   #options: ConnectionOptions;

@@ -21,6 +21,12 @@ export const CACHE_LIMITS: Readonly<Required<CacheLimits>> = {
   maxBytes: 32 * 1024 * 1024,
 };
 
+/** Options of {@linkcode BoundedCache.set}. */
+export interface CacheSetOptions {
+  /** The bytes accounted for the entry against `maxBytes` (default 0). */
+  bytes?: number;
+}
+
 /** A map bounded by entry count and total bytes; inserting past a bound drops the oldest entries. */
 export class BoundedCache<V> {
   #map = new Map<string, { value: V; bytes: number }>();
@@ -39,8 +45,9 @@ export class BoundedCache<V> {
     return this.#map.get(key)?.value;
   }
 
-  /** Stores `value` under `key`, accounting `bytes` for it; false when it alone exceeds the byte bound. */
-  set(key: string, value: V, bytes = 0): boolean {
+  /** Stores `value` under `key`, accounting `options.bytes` for it; false when it alone exceeds the byte bound. */
+  set(key: string, value: V, options?: CacheSetOptions): boolean {
+    const bytes = options?.bytes ?? 0;
     this.delete(key);
     if (bytes > this.#maxBytes) return false;
     this.#map.set(key, { value, bytes });

@@ -123,7 +123,7 @@ export const SERVED_METHODS: ReadonlySet<string> = new Set([
 ]);
 
 /** The `Allow` value. */
-export const ALLOWED_METHODS = [...SERVED_METHODS].join(", ");
+export const ALLOWED_METHODS: string = [...SERVED_METHODS].join(", ");
 
 /**
  * Methods that RFC 9110 and RFC 5789 define: one of these that a file does
@@ -789,7 +789,7 @@ export class Handler {
       }
     }
     const bytes = await compress(source, coding);
-    this.#compressed.set(key, bytes, bytes.length);
+    this.#compressed.set(key, bytes, { bytes: bytes.length });
     return bytes;
   }
 
@@ -831,7 +831,7 @@ export class Handler {
       bytes += body + 4 * READY_HEAD_COST +
         (body <= COMBINE_LIMIT ? 2 * body : 0);
     }
-    this.#entries.set(rawPath, entry, bytes);
+    this.#entries.set(rawPath, entry, { bytes });
   }
 
   /** What is learnt about `rawPath` (the target's path, query dropped), from the cache while fresh. */

@@ -79,10 +79,14 @@ export function parseRange(
 ): RangeResult {
   const maxRanges = options?.maxRanges ?? RANGE_LIMITS.maxRanges;
   if (!(maxRanges >= 1)) {
-    throw new RangeError(`Invalid maxRanges: ${maxRanges}`);
+    throw new RangeError(
+      `Invalid maxRanges "${maxRanges}": expected 1 or more`,
+    );
   }
   if (!Number.isSafeInteger(size) || size < 0) {
-    throw new RangeError(`Invalid size: ${size}`);
+    throw new RangeError(
+      `Invalid size "${size}": expected a non-negative integer`,
+    );
   }
   if (header === undefined || size === 0) return NONE;
   const eq = header.indexOf("=");
@@ -150,7 +154,7 @@ export function multipartLayout(
       !Number.isSafeInteger(start) || !Number.isSafeInteger(end) ||
       start < 0 || start > end || end >= size
     ) {
-      throw new RangeError(`Invalid byte range: ${start}-${end}/${size}`);
+      throw new RangeError(`Invalid byte range "${start}-${end}/${size}"`);
     }
     const head = encoder.encode(
       `\r\n--${boundary}\r\nContent-Type: ${contentType}\r\n` +

@@ -52,6 +52,7 @@ export interface FileStamp {
 
 /** A regular file found under the root, stamped at resolution time. */
 export interface FoundFile extends FileStamp {
+  /** Tells a file from the other kinds of resolution. */
   kind: "file";
   /** The real path (symlinks resolved). */
   path: string;

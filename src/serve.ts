@@ -101,9 +101,9 @@ export async function serve(
   } catch (error) {
     const where = `${urlHost(config.hostname)}:${config.port}`;
     if (error instanceof Deno.errors.AddrInUse) {
-      throw new Error(`Cannot listen on ${where}: address already in use`);
+      throw new Error(`Cannot listen on "${where}": address already in use`);
     }
-    throw new Error(`Cannot listen on ${where}: ${(error as Error).message}`);
+    throw new Error(`Cannot listen on "${where}": ${(error as Error).message}`);
   }
   globalThis.addEventListener("unhandledrejection", (event) => {
     event.preventDefault();

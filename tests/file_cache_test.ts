@@ -16,7 +16,7 @@ Deno.test({
     assert.equal(cache.size, 0);
     assert.equal(cache.bytes, 0);
     assert.equal(cache.set("a", "A"), true);
-    assert.equal(cache.set("b", "B", 10), true);
+    assert.equal(cache.set("b", "B", { bytes: 10 }), true);
     assert.equal(cache.get("a"), "A");
     assert.equal(cache.get("b"), "B");
     assert.equal(cache.size, 2);
@@ -46,8 +46,8 @@ Deno.test({
   ...SANITIZE,
   fn(): void {
     const cache = new BoundedCache<number>({ maxBytes: 1000 });
-    cache.set("a", 1, 100);
-    cache.set("b", 2, 250);
+    cache.set("a", 1, { bytes: 100 });
+    cache.set("b", 2, { bytes: 250 });
     cache.set("c", 3); // 0 bytes
     assert.equal(cache.bytes, 350);
     cache.delete("b");
@@ -65,13 +65,13 @@ Deno.test({
   ...SANITIZE,
   fn(): void {
     const cache = new BoundedCache<string>({ maxBytes: 100 });
-    cache.set("a", "one", 10);
-    cache.set("b", "two", 20);
-    cache.set("a", "three", 40);
+    cache.set("a", "one", { bytes: 10 });
+    cache.set("b", "two", { bytes: 20 });
+    cache.set("a", "three", { bytes: 40 });
     assert.equal(cache.get("a"), "three");
     assert.equal(cache.size, 2);
     assert.equal(cache.bytes, 60);
-    cache.set("a", "four", 5);
+    cache.set("a", "four", { bytes: 5 });
     assert.equal(cache.bytes, 25);
     assert.equal(cache.size, 2);
   },
@@ -83,14 +83,14 @@ Deno.test({
   fn(): void {
     const all = ["a", "b", "c", "d", "e"];
     const cache = new BoundedCache<string>({ maxEntries: 3 });
-    for (const key of all) cache.set(key, key.toUpperCase(), 1);
+    for (const key of all) cache.set(key, key.toUpperCase(), { bytes: 1 });
     assert.deepEqual(keys(cache, all), ["c", "d", "e"]);
     assert.equal(cache.size, 3);
     assert.equal(cache.bytes, 3);
     // Reading does not refresh; replacing makes an entry the newest.
     cache.get("c");
-    cache.set("c", "C2", 1);
-    cache.set("f", "F", 1);
+    cache.set("c", "C2", { bytes: 1 });
+    cache.set("f", "F", { bytes: 1 });
     assert.deepEqual(keys(cache, [...all, "f"]), ["c", "e", "f"]);
   },
 });
@@ -119,7 +119,7 @@ Deno.test({
     for (const c of cases) {
       const cache = new BoundedCache<number>({ maxBytes: 10 });
       all.forEach((key, i) =>
-        assert.equal(cache.set(key, i, c.sizes[i]), true)
+        assert.equal(cache.set(key, i, { bytes: c.sizes[i] }), true)
       );
       assert.deepEqual(keys(cache, all), c.kept, c.name);
       assert.equal(cache.bytes, c.bytes, c.name);
@@ -133,14 +133,20 @@ Deno.test({
   ...SANITIZE,
   fn(): void {
     const cache = new BoundedCache<string>({ maxBytes: 10 });
-    cache.set("a", "A", 5);
-    assert.equal(cache.set("big", "BIG", 11), false);
+    cache.set("a", "A", { bytes: 5 });
+    assert.equal(cache.set("big", "BIG", { bytes: 11 }), false);
     assert.equal(cache.get("big"), undefined);
     assert.equal(cache.get("a"), "A");
     assert.equal(cache.bytes, 5);
     assert.equal(cache.size, 1);
-    assert.equal(new BoundedCache({ maxBytes: 0 }).set("x", 1, 1), false);
-    assert.equal(new BoundedCache({ maxBytes: 0 }).set("x", 1, 0), true);
+    assert.equal(
+      new BoundedCache({ maxBytes: 0 }).set("x", 1, { bytes: 1 }),
+      false,
+    );
+    assert.equal(
+      new BoundedCache({ maxBytes: 0 }).set("x", 1, { bytes: 0 }),
+      true,
+    );
   },
 });
 
@@ -150,7 +156,7 @@ Deno.test({
   fn(): void {
     const cache = new BoundedCache<number>({ maxEntries: 50, maxBytes: 1000 });
     for (let i = 0; i < 2000; i++) {
-      cache.set(`k${i % 300}`, i, (i * 37) % 120);
+      cache.set(`k${i % 300}`, i, { bytes: (i * 37) % 120 });
       assert.ok(cache.size <= 50);
       assert.ok(cache.bytes <= 1000);
       assert.equal(cache.get(`k${i % 300}`), i);

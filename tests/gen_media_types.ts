@@ -11,9 +11,13 @@
 import db from "mime-db/db.json" with { type: "json" };
 import denoJson from "../deno.json" with { type: "json" };
 
-interface MimeEntry {
+/** An entry of mime-db's database: the fields read here. */
+export interface MimeEntry {
+  /** Where the type comes from: "iana", "apache", "nginx", or none (mime-db's own). */
   source?: string;
+  /** Whether the type is worth compressing. */
   compressible?: boolean;
+  /** The file extensions of the type, without the dot. */
   extensions?: string[];
 }
 

@@ -500,7 +500,7 @@ Deno.test({
             assert.equal(stdout, "");
             assert.equal(
               assertOneLine(stderr),
-              `static-srv: Cannot listen on 127.0.0.1:${port}: ` +
+              `static-srv: Cannot listen on "127.0.0.1:${port}": ` +
                 "address already in use",
             );
           } finally {

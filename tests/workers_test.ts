@@ -155,7 +155,7 @@ Deno.test({
       await assert.rejects(
         serveWorkers(busy, { print: () => {}, onError }),
         new RegExp(
-          `^Error: Cannot listen on 127\\.0\\.0\\.1:${port}: ` +
+          `^Error: Cannot listen on "127\\.0\\.0\\.1:${port}": ` +
             "address already in use$",
         ),
       );

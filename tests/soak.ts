@@ -481,7 +481,7 @@ const INVALID: string[] = [
 type Scenario = (port: number, random: () => number) => Promise<void>;
 
 /** Keep-alive: 1-8 valid requests one after the other. */
-const keepAlive: Scenario = async (port, random) => {
+async function keepAlive(port: number, random: () => number): Promise<void> {
   const client = await Client.open(port);
   try {
     const n = 1 + Math.floor(random() * 8);
@@ -496,10 +496,10 @@ const keepAlive: Scenario = async (port, random) => {
   } finally {
     client.close();
   }
-};
+}
 
 /** Pipelined: 2-10 valid requests in one write. */
-const pipelined: Scenario = async (port, random) => {
+async function pipelined(port: number, random: () => number): Promise<void> {
   const client = await Client.open(port);
   try {
     const n = 2 + Math.floor(random() * 9);
@@ -517,10 +517,10 @@ const pipelined: Scenario = async (port, random) => {
   } finally {
     client.close();
   }
-};
+}
 
 /** The whole 32 MiB file, read and discarded. */
-const bigDownload: Scenario = async (port) => {
+async function bigDownload(port: number): Promise<void> {
   const client = await Client.open(port);
   try {
     sent++;
@@ -531,10 +531,10 @@ const bigDownload: Scenario = async (port) => {
   } finally {
     client.close();
   }
-};
+}
 
 /** HTTP/1.0: answered, then closed. */
-const http10: Scenario = async (port) => {
+async function http10(port: number): Promise<void> {
   const client = await Client.open(port);
   try {
     sent++;
@@ -544,10 +544,10 @@ const http10: Scenario = async (port) => {
   } finally {
     client.close();
   }
-};
+}
 
 /** An invalid request plus a valid one: an error status, then the close. */
-const invalid: Scenario = async (port, random) => {
+async function invalid(port: number, random: () => number): Promise<void> {
   const request = INVALID[Math.floor(random() * INVALID.length)];
   const client = await Client.open(port);
   try {
@@ -570,10 +570,10 @@ const invalid: Scenario = async (port, random) => {
   } finally {
     client.close();
   }
-};
+}
 
 /** Resets right after asking for the big file. */
-const resetEarly: Scenario = async (port) => {
+async function resetEarly(port: number): Promise<void> {
   const client = await Client.open(port);
   sent++;
   try {
@@ -582,10 +582,10 @@ const resetEarly: Scenario = async (port) => {
     client.close();
   }
   count("client aborted");
-};
+}
 
 /** Reads some of the big file, then resets. */
-const resetMid: Scenario = async (port, random) => {
+async function resetMid(port: number, random: () => number): Promise<void> {
   const client = await Client.open(port);
   sent++;
   try {
@@ -606,10 +606,10 @@ const resetMid: Scenario = async (port, random) => {
     client.close();
   }
   count("client aborted");
-};
+}
 
 /** Half-closes after the request: the whole response, then the end. */
-const halfClose: Scenario = async (port, random) => {
+async function halfClose(port: number, random: () => number): Promise<void> {
   const client = await Client.open(port);
   try {
     const v = VALID[Math.floor(random() * VALID.length)];
@@ -622,10 +622,10 @@ const halfClose: Scenario = async (port, random) => {
   } finally {
     client.close();
   }
-};
+}
 
 /** A slow but complete request (well within the header timeout). */
-const slowClient: Scenario = async (port) => {
+async function slowClient(port: number): Promise<void> {
   const client = await Client.open(port);
   try {
     const request = encoder.encode(get("/small.txt"));
@@ -638,10 +638,10 @@ const slowClient: Scenario = async (port) => {
   } finally {
     client.close();
   }
-};
+}
 
 /** A head that never ends: the server must cut it after its header timeout. */
-const slowloris: Scenario = async (port) => {
+async function slowloris(port: number): Promise<void> {
   const client = await Client.open(port);
   const limit = (HEADER_TIMEOUT_S + 4) * 1000;
   try {
@@ -661,10 +661,10 @@ const slowloris: Scenario = async (port) => {
   } finally {
     client.close();
   }
-};
+}
 
 /** Reads the big file slowly for a while, then gives up. */
-const slowReader: Scenario = async (port) => {
+async function slowReader(port: number): Promise<void> {
   const client = await Client.open(port);
   sent++;
   try {
@@ -683,7 +683,7 @@ const slowReader: Scenario = async (port) => {
     client.close();
   }
   count("client aborted");
-};
+}
 
 /** Scenarios with their weights. */
 const MIX: [Scenario, number, string][] = [

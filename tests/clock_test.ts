@@ -28,7 +28,10 @@ Deno.test({
       const held = assertClockHeld("the shared value during synchronous work");
       assert.ok(held <= Date.now());
       // Once the event loop turns, the timer moves it on.
-      await until(() => now() > held, "the shared clock to advance", 2000, 5);
+      await until(() => now() > held, "the shared clock to advance", {
+        ms: 2000,
+        step: 5,
+      });
       assert.ok(now() <= Date.now());
     } finally {
       release();

@@ -72,7 +72,7 @@ async function readLarge(
   assert.ok(rest.length <= length, "bytes past the body");
   const body = new Uint8Array(length);
   body.set(rest);
-  await readInto(conn, body, rest.length, length);
+  await readInto(conn, body, { got: rest.length, end: length });
   return { status, headers, body };
 }
 
@@ -165,10 +165,15 @@ Deno.test({
             bytes(get("/a.txt", "Connection: close\r\n") + get("/b.txt")),
           );
           const reader = new ResponseReader(conn);
-          const res = await withTimeout(reader.read(), 5000, "response");
+          const res = await withTimeout(reader.read(), 5000, {
+            label: "response",
+          });
           assertFile(res, "a.txt");
           assert.equal(res.headers.connection, "close");
-          assert.equal(await withTimeout(reader.atEnd(), 5000, "end"), true);
+          assert.equal(
+            await withTimeout(reader.atEnd(), 5000, { label: "end" }),
+            true,
+          );
         } finally {
           conn.close();
         }
@@ -342,12 +347,20 @@ Deno.test({
           try {
             await writeAll(conn, bytes(head(expect)));
             const reader = new ResponseReader(conn);
-            const interim = await withTimeout(reader.read(), 5000, "the 100");
+            const interim = await withTimeout(reader.read(), 5000, {
+              label: "the 100",
+            });
             assert.equal(interim.statusLine, "HTTP/1.1 100 Continue");
             assert.deepEqual(interim.headers, {});
             await writeAll(conn, bytes("hello" + get("/b.txt")));
-            assertFile(await withTimeout(reader.read(), 5000, "a"), "a.txt");
-            assertFile(await withTimeout(reader.read(), 5000, "b"), "b.txt");
+            assertFile(
+              await withTimeout(reader.read(), 5000, { label: "a" }),
+              "a.txt",
+            );
+            assertFile(
+              await withTimeout(reader.read(), 5000, { label: "b" }),
+              "b.txt",
+            );
           } finally {
             conn.close();
           }
@@ -364,7 +377,9 @@ Deno.test({
             ),
           );
           const reader = new ResponseReader(conn);
-          const answer = await withTimeout(reader.read(), 5000, "405");
+          const answer = await withTimeout(reader.read(), 5000, {
+            label: "405",
+          });
           assert.equal(answer.status, STATUS_CODE.MethodNotAllowed);
           assert.equal(answer.headers.connection, "close");
           await waitClosed(conn);
@@ -405,14 +420,18 @@ Deno.test({
           // The first is held: it is invited to send its body.
           await writeAll(first, bytes(head));
           const firstReader = new ResponseReader(first);
-          const interim = await withTimeout(firstReader.read(), 5000, "100");
+          const interim = await withTimeout(firstReader.read(), 5000, {
+            label: "100",
+          });
           assert.equal(interim.status, 100);
 
           // The second would pass the bound: its final answer comes at once,
           // with Connection: close, although its body was never sent.
           await writeAll(second, bytes(head));
           const secondReader = new ResponseReader(second);
-          const answer = await withTimeout(secondReader.read(), 5000, "answer");
+          const answer = await withTimeout(secondReader.read(), 5000, {
+            label: "answer",
+          });
           assertFile(answer, "a.txt");
           assert.equal(answer.headers.connection, "close");
           await writeAll(second, bytes("hello")); // drained by the linger
@@ -420,12 +439,20 @@ Deno.test({
 
           // The first gets its answer once its body is in, and stays open.
           await writeAll(first, bytes("hello" + get("/b.txt")));
-          assertFile(await withTimeout(firstReader.read(), 5000, "a"), "a.txt");
-          assertFile(await withTimeout(firstReader.read(), 5000, "b"), "b.txt");
+          assertFile(
+            await withTimeout(firstReader.read(), 5000, { label: "a" }),
+            "a.txt",
+          );
+          assertFile(
+            await withTimeout(firstReader.read(), 5000, { label: "b" }),
+            "b.txt",
+          );
 
           // Its head is no longer held: a new one is invited again.
           await writeAll(first, bytes(head));
-          const again = await withTimeout(firstReader.read(), 5000, "100");
+          const again = await withTimeout(firstReader.read(), 5000, {
+            label: "100",
+          });
           assert.equal(again.status, 100);
         } finally {
           first.close();
@@ -743,11 +770,9 @@ Deno.test({
           try {
             await writeAll(conn, bytes(c.request));
             const reader = new ResponseReader(conn);
-            const res = await withTimeout(
-              reader.read({ head: true }),
-              5000,
-              "error response",
-            );
+            const res = await withTimeout(reader.read({ head: true }), 5000, {
+              label: "error response",
+            });
             assert.equal(res.status, c.status, res.statusLine);
             assert.equal(res.headers.connection, "close");
             assert.ok(
@@ -755,7 +780,9 @@ Deno.test({
               "Content-Length of the page a GET would get",
             );
             assert.equal(
-              await withTimeout(reader.atEnd(), 5000, "end of connection"),
+              await withTimeout(reader.atEnd(), 5000, {
+                label: "end of connection",
+              }),
               true,
               "no body after the head",
             );
@@ -777,8 +804,12 @@ async function sendMalformed(
   try {
     await writeAll(conn, bytes(request + get("/a.txt")));
     const reader = new ResponseReader(conn);
-    const res = await withTimeout(reader.read(), 5000, "error response");
-    const ended = await withTimeout(reader.atEnd(), 5000, "end of connection");
+    const res = await withTimeout(reader.read(), 5000, {
+      label: "error response",
+    });
+    const ended = await withTimeout(reader.atEnd(), 5000, {
+      label: "end of connection",
+    });
     return { res, ended };
   } finally {
     conn.close();
@@ -919,14 +950,20 @@ Deno.test({
             );
             const reader = new ResponseReader(conn);
             // The body is checked before the request is answered.
-            const first = await withTimeout(reader.read(), 5000, "response");
+            const first = await withTimeout(reader.read(), 5000, {
+              label: "response",
+            });
             assert.equal(first.status, STATUS_CODE.ContentTooLarge);
             assert.equal(first.headers.connection, "close");
             // Whatever follows (an error page at most), the connection ends
             // without serving a file.
             for (let i = 0; i < 5; i++) {
-              if (await withTimeout(reader.atEnd(), 5000, "end")) return;
-              const res = await withTimeout(reader.read(), 5000, "response");
+              if (await withTimeout(reader.atEnd(), 5000, { label: "end" })) {
+                return;
+              }
+              const res = await withTimeout(reader.read(), 5000, {
+                label: "response",
+              });
               assert.ok(res.status >= 400, `unexpected ${res.statusLine}`);
             }
             assert.fail("The connection stayed open");
@@ -978,7 +1015,9 @@ Deno.test({
       try {
         for (let round = 0; round < 2; round++) {
           await writeAll(conn, bytes(get("/big.bin")));
-          const res = await withTimeout(readLarge(conn), 20000, "big file");
+          const res = await withTimeout(readLarge(conn), 20000, {
+            label: "big file",
+          });
           assert.equal(res.status, STATUS_CODE.OK);
           assert.equal(res.headers["content-length"], String(BIG_SIZE));
           assert.equal(res.headers.connection, undefined);
@@ -1016,7 +1055,7 @@ Deno.test({
       await until(
         () => s.server.connections === 0,
         "the aborted connections to end",
-        2000,
+        { ms: 2000 },
       );
     });
   },
@@ -1694,7 +1733,9 @@ Deno.test({
             let second = -1;
             for (let i = 0; i < 10_000 && received < MiB; i++) {
               const chunk = new Uint8Array(65536);
-              const n = await withTimeout(conn.read(chunk), 5000, "a read");
+              const n = await withTimeout(conn.read(chunk), 5000, {
+                label: "a read",
+              });
               assert.ok(n !== null, "closed early");
               if (second < 0) {
                 buf = concatBytes([buf, chunk.subarray(0, n)]);

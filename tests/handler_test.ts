@@ -2117,7 +2117,7 @@ Deno.test({
             return switched && texts.every((t) => t === "release two");
           },
           "the new release to be served",
-          3000,
+          { ms: 3000 },
         );
         const gone = await get(port, "/only-v1.txt");
         assert.equal(gone.status, STATUS_CODE.NotFound);
@@ -2147,8 +2147,7 @@ Deno.test({
           return after.text === next;
         },
         "the new content to be served",
-        1000,
-        25,
+        { ms: 1000, step: 25 },
       );
       assert.equal(after!.status, STATUS_CODE.OK);
       assert.equal(after!.headers["content-length"], String(next.length));
@@ -2170,8 +2169,7 @@ Deno.test({
         async () =>
           (await get(port, "/gone.txt")).status === STATUS_CODE.NotFound,
         "a deleted file to become 404",
-        1000,
-        25,
+        { ms: 1000, step: 25 },
       );
 
       // A new file appears too.
@@ -2180,8 +2178,7 @@ Deno.test({
       await until(
         async () => (await get(port, "/new.txt")).text === "new",
         "a new file to be served",
-        1000,
-        25,
+        { ms: 1000, step: 25 },
       );
     });
   },
@@ -2200,8 +2197,7 @@ async function rewriteKeepingMtime(
       return (await Deno.stat(path)).ctime!.getTime() !== before;
     },
     `the change time of "${path}" to move`,
-    1000,
-    5,
+    { ms: 1000, step: 5 },
   );
 }
 
@@ -2223,8 +2219,7 @@ Deno.test({
         await until(
           async () => (await get(port, "/f.txt")).text === "BBBB\n",
           `the in-place rewrite to be served (${label})`,
-          1000,
-          25,
+          { ms: 1000, step: 25 },
         );
 
         // A new file renamed over it, with the same size and mtime.
@@ -2234,8 +2229,7 @@ Deno.test({
         await until(
           async () => (await get(port, "/f.txt")).text === "CCCC\n",
           `the renamed replacement to be served (${label})`,
-          1000,
-          25,
+          { ms: 1000, step: 25 },
         );
         const last = await get(port, "/f.txt");
         // The validators are size and mtime, as nginx's and Caddy's are.
@@ -2266,8 +2260,7 @@ Deno.test({
       await until(
         async () => (await get(port, "/app.js")).text === next,
         "the replacement to be served",
-        1000,
-        25,
+        { ms: 1000, step: 25 },
       );
       const compressed = await get(port, "/app.js", gz);
       assert.equal(decoder.decode(gunzipSync(compressed.body)), next);
@@ -2298,8 +2291,7 @@ Deno.test({
           await until(
             async () => (await get(port, "/f.txt")).text === "BBBB\n",
             "the first rewrite to be served",
-            1000,
-            10,
+            { ms: 1000, step: 10 },
           );
           if ((await rewrite("CCCC\n")) !== second) {
             await rewrite("AAAA\n"); // crossed a second: not the case; again
@@ -2309,8 +2301,7 @@ Deno.test({
           await until(
             async () => (await get(port, "/f.txt")).text === "CCCC\n",
             "the second rewrite, in the same second, to be served",
-            4000,
-            50,
+            { ms: 4000, step: 50 },
           );
         }
         assert.ok(served, "two rewrites within one second");
@@ -2352,8 +2343,7 @@ Deno.test({
           return res.text === "from 2030";
         },
         "the 2030 mtime to be seen",
-        1000,
-        25,
+        { ms: 1000, step: 25 },
       );
       for (const path of ["/future.txt", "/soon.txt"]) {
         notAfterDate(await get(port, path), `GET ${path}`);
@@ -2374,8 +2364,7 @@ Deno.test({
       await until(
         async () => lastModified(await get(port, "/soon.txt")) === +soon,
         "Last-Modified to become the mtime once it is past",
-        4000,
-        50,
+        { ms: 4000, step: 50 },
       );
     });
   },
@@ -2397,8 +2386,7 @@ Deno.test({
           (await get(port, "/a.css", { "Accept-Encoding": "gzip" }))
             .headers["content-encoding"] === "gzip",
         "the sidecar to be served",
-        1000,
-        25,
+        { ms: 1000, step: 25 },
       );
       // The identity file itself did not change, but it now has a variant.
       const identity = await get(port, "/a.css");

@@ -811,7 +811,7 @@ Deno.test({
             ),
           ),
           30_000,
-          `${UNREAD_TOTAL} requests with stdout unread`,
+          { label: `${UNREAD_TOTAL} requests with stdout unread` },
         );
         assert.equal(answered.reduce((a, b) => a + b, 0), UNREAD_TOTAL);
         // The writer has not caught up, so nothing is reported yet.
@@ -823,7 +823,7 @@ Deno.test({
         await until(
           () => server.stderr.includes("\n"),
           "the dropped-lines message",
-          20_000,
+          { ms: 20_000 },
         );
         const { code, stdout, stderr } = await server.stop("SIGTERM");
         assert.equal(code, 0, stderr);
@@ -890,8 +890,7 @@ Deno.test({
           }
         },
         "the start-up to open the 404 page",
-        30_000,
-        5,
+        { ms: 30_000, step: 5 },
       );
       assert.deepEqual(server.lines, [], "no banner yet");
       server.child.kill("SIGTERM");
@@ -1018,8 +1017,7 @@ Deno.test({
           return exited;
         },
         "a second SIGTERM to end it",
-        10_000,
-        50,
+        { ms: 10_000, step: 50 },
       );
       const { code, stderr } = await server.stop(null);
       assert.equal(code, 143, stderr);
@@ -1183,8 +1181,7 @@ Deno.test({
       await until(
         () => server.stderr.includes("Accepting connections again"),
         "the server to say it accepts again",
-        15_000,
-        50,
+        { ms: 15_000, step: 50 },
       );
       const recovered =
         /Accepting connections again \((\d+) more failures since \d+ s ago\)/

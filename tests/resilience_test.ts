@@ -65,7 +65,7 @@ async function request(
     return await withTimeout(
       new ResponseReader(conn).read({ head: method === "HEAD" }),
       5000,
-      `${method} ${path}`,
+      { label: `${method} ${path}` },
     );
   } finally {
     closeQuietly(conn);
@@ -87,7 +87,8 @@ async function openMany(
       const results = await Promise.allSettled(
         Array.from(
           { length: Math.min(batch, count - at) },
-          () => openServed(port, "/a.txt", FILES["a.txt"], 10_000),
+          () =>
+            openServed(port, "/a.txt", { text: FILES["a.txt"], ms: 10_000 }),
         ),
       );
       for (const r of results) {
@@ -219,7 +220,7 @@ Deno.test({
           await until(
             () => s.server.connections === 0,
             "the slow reader to be cut off",
-            10_000,
+            { ms: 10_000 },
           );
           assert.ok(Date.now() - start < 10_000);
           // It got less than the file, then the end.
@@ -270,7 +271,7 @@ Deno.test({
         await until(
           () => s.server.connections === 0,
           "every connection to end",
-          10_000,
+          { ms: 10_000 },
         );
       },
     );
@@ -291,8 +292,12 @@ Deno.test({
             const conn = await connect(s.port);
             try {
               const reader = new ResponseReader(conn);
-              const res = await withTimeout(reader.read(), 5000, "503");
-              const ended = await withTimeout(reader.atEnd(), 5000, "end");
+              const res = await withTimeout(reader.read(), 5000, {
+                label: "503",
+              });
+              const ended = await withTimeout(reader.atEnd(), 5000, {
+                label: "end",
+              });
               return { res, ended };
             } finally {
               closeQuietly(conn);
@@ -434,7 +439,9 @@ const SCENARIOS: Scenario[] = [
         head = false,
       ): Promise<RawResponse> => {
         await writeAll(conn, bytes(request));
-        return await withTimeout(reader.read({ head }), 10_000, request);
+        return await withTimeout(reader.read({ head }), 10_000, {
+          label: request,
+        });
       };
       const full = await ask(get("/mid.bin"));
       assert.equal(full.status, STATUS_CODE.OK);
@@ -474,10 +481,15 @@ const SCENARIOS: Scenario[] = [
       await writeAll(conn, bytes(get("/mid.bin", "Range: bytes=100-199\r\n")));
       await conn.closeWrite();
       const reader = new ResponseReader(conn);
-      const res = await withTimeout(reader.read(), 10_000, "half-closed");
+      const res = await withTimeout(reader.read(), 10_000, {
+        label: "half-closed",
+      });
       assert.equal(res.status, STATUS_CODE.PartialContent);
       assert.equal(res.body.length, 100);
-      assert.equal(await withTimeout(reader.atEnd(), 10_000, "end"), true);
+      assert.equal(
+        await withTimeout(reader.atEnd(), 10_000, { label: "end" }),
+        true,
+      );
     } finally {
       closeQuietly(conn);
     }
@@ -488,7 +500,9 @@ const SCENARIOS: Scenario[] = [
     const conn = await connect(port);
     try {
       await writeAll(conn, bytes(get("/big.bin")));
-      await withTimeout(conn.read(new Uint8Array(16384)), 10_000, "a little");
+      await withTimeout(conn.read(new Uint8Array(16384)), 10_000, {
+        label: "a little",
+      });
     } finally {
       closeQuietly(conn);
     }
@@ -540,7 +554,9 @@ const SCENARIOS: Scenario[] = [
     try {
       await writeAll(conn, bytes(get("/big.bin")));
       await conn.closeWrite();
-      await withTimeout(conn.read(new Uint8Array(65536)), 10_000, "a little");
+      await withTimeout(conn.read(new Uint8Array(65536)), 10_000, {
+        label: "a little",
+      });
     } finally {
       closeQuietly(conn);
     }
@@ -610,7 +626,7 @@ Deno.test({
         await until(
           () => s.server.connections === 0,
           "every connection to end",
-          10_000,
+          { ms: 10_000 },
         );
       } finally {
         await s.close();
@@ -661,7 +677,9 @@ Deno.test({
           await writeAll(conn, bytes(get("/big.bin")));
           // The response has started (its head promises `size` bytes); the
           // client reads no more, so the server stalls on full socket buffers.
-          const head = await withTimeout(readHead(conn), 5000, "head");
+          const head = await withTimeout(readHead(conn), 5000, {
+            label: "head",
+          });
           assert.equal(head.status, STATUS_CODE.OK);
           assert.equal(head.headers["content-length"], String(size));
           await Deno.truncate(`${root}/big.bin`, MiB);
@@ -690,7 +708,7 @@ Deno.test({
           const again = await withTimeout(
             new ResponseReader(conn2).read(),
             10_000,
-            "the truncated file",
+            { label: "the truncated file" },
           );
           assert.equal(again.status, STATUS_CODE.OK);
           assert.equal(again.body.length, MiB);
@@ -718,8 +736,7 @@ Deno.test({
           async () =>
             (await request(s.port, "/a.txt")).status === STATUS_CODE.NotFound,
           "a 404 for the deleted file",
-          3000,
-          20,
+          { ms: 3000, step: 20 },
         );
         const other = await request(s.port, "/b.txt");
         assert.equal(other.text, FILES["b.txt"]);
@@ -742,8 +759,7 @@ Deno.test({
       await until(
         async () => (await request(s.port, "/a.txt")).text === fresh,
         "the new content",
-        3000,
-        20,
+        { ms: 3000, step: 20 },
       );
       const again = await request(s.port, "/a.txt");
       assert.equal(again.status, STATUS_CODE.OK);
@@ -795,8 +811,7 @@ Deno.test({
           async () =>
             (await request(s.port, "/a.txt")).status === STATUS_CODE.NotFound,
           "a 404 once the root is gone",
-          3000,
-          20,
+          { ms: 3000, step: 20 },
         );
         for (const path of ["/b.txt", "/", "/nope/deeper.txt"]) {
           const res = await request(s.port, path);
@@ -853,7 +868,9 @@ async function startChild(
   let seen = "";
   let port = 0;
   for (let i = 0; i < 100 && port === 0; i++) {
-    const { value, done } = await withTimeout(lines.read(), 30_000, "banner")
+    const { value, done } = await withTimeout(lines.read(), 30_000, {
+      label: "banner",
+    })
       .catch((error) => {
         child.kill("SIGKILL");
         throw error;
@@ -965,7 +982,7 @@ Deno.test({
             ),
           ),
           90_000,
-          "20 downloads",
+          { label: "20 downloads" },
         );
         for (const r of results) {
           assert.equal(r.length, size);

@@ -586,7 +586,7 @@ Deno.test({
           const actual = await withTimeout(
             resolver.resolve(c.segments, { directory: c.directory }),
             5000,
-            label,
+            { label },
           );
           check(label, resolver.root, actual, c.expect);
         });
@@ -909,7 +909,7 @@ Deno.test({
           await c.swap(tree.root);
           const opening = resolver.open(found);
           try {
-            await withTimeout(opening, 5000, `${c.name}: open`);
+            await withTimeout(opening, 5000, { label: `${c.name}: open` });
           } catch (error) {
             // A blocked open of a FIFO is released by opening its other end.
             const fifo = await Deno.open(path, { read: true, write: true });
@@ -989,11 +989,9 @@ Deno.test({
       for (const c of cases) {
         await t.step(c.name, async () => {
           const resolver = await Resolver.create(tree.root, c.options);
-          const bytes = await withTimeout(
-            resolver.readOptional(c.file),
-            5000,
-            c.name,
-          );
+          const bytes = await withTimeout(resolver.readOptional(c.file), 5000, {
+            label: c.name,
+          });
           assert.deepEqual(bytes, c.expect, c.name);
         });
       }

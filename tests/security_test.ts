@@ -146,7 +146,7 @@ async function talk(
     return { responses, closed, raw: tap.text() };
   };
   try {
-    return await withTimeout(converse(), EXCHANGE_MS, "exchange");
+    return await withTimeout(converse(), EXCHANGE_MS, { label: "exchange" });
   } catch (error) {
     const raw = tap.text();
     const leaks = [[SECRET, "secret.txt"], [OUTSIDE, "a file outside the root"]]

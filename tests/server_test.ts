@@ -169,21 +169,26 @@ Deno.test({
   ...SANITIZE,
   async fn(): Promise<void> {
     await withServer(FILES, { server: { maxConnections: 2 } }, async (s) => {
-      const first = await openServed(s.port, "/a.txt", FILES["a.txt"]);
+      const first = await openServed(s.port, "/a.txt", {
+        text: FILES["a.txt"],
+      });
       let second: Deno.TcpConn | undefined;
       try {
-        second = await openServed(s.port, "/a.txt", FILES["a.txt"]);
+        second = await openServed(s.port, "/a.txt", { text: FILES["a.txt"] });
         assert.equal(s.server.connections, 2);
 
         // A third is over the limit: 503, Connection: close, then closed.
         const third = await connect(s.port);
         try {
           const reader = new ResponseReader(third);
-          const res = await withTimeout(reader.read(), 5000, "503");
+          const res = await withTimeout(reader.read(), 5000, { label: "503" });
           assert.equal(res.status, STATUS_CODE.ServiceUnavailable);
           assert.equal(res.headers.connection, "close");
           assert.equal(res.headers["retry-after"], "1");
-          assert.equal(await withTimeout(reader.atEnd(), 5000, "end"), true);
+          assert.equal(
+            await withTimeout(reader.atEnd(), 5000, { label: "end" }),
+            true,
+          );
         } finally {
           third.close();
         }
@@ -198,11 +203,9 @@ Deno.test({
         // Once one closes, a new connection is served.
         second.close();
         second = undefined;
-        await until(
-          () => s.server.connections < 2,
-          "a connection to end",
-          2000,
-        );
+        await until(() => s.server.connections < 2, "a connection to end", {
+          ms: 2000,
+        });
         const { responses, closed } = await exchange(s.port, get("/a.txt"));
         assert.equal(responses[0].status, STATUS_CODE.OK);
         assert.equal(responses[0].text, FILES["a.txt"]);
@@ -224,7 +227,9 @@ Deno.test({
       const open: (Deno.TcpConn | undefined)[] = [];
       try {
         for (let i = 0; i < 6; i++) {
-          open.push(await openServed(s.port, "/a.txt", FILES["a.txt"]));
+          open.push(
+            await openServed(s.port, "/a.txt", { text: FILES["a.txt"] }),
+          );
         }
         assert.equal(s.server.connections, 6);
         // End three from the middle, the end and the start of the list.
@@ -232,7 +237,7 @@ Deno.test({
           open[i]!.close();
           open[i] = undefined;
         }
-        await until(() => s.server.connections === 3, "3 to end", 2000);
+        await until(() => s.server.connections === 3, "3 to end", { ms: 2000 });
         // The three left still work, and three new ones fit the limit again.
         for (const conn of open) {
           if (conn === undefined) continue;
@@ -240,7 +245,9 @@ Deno.test({
           assert.equal(res.text, FILES["b.txt"]);
         }
         for (let i = 0; i < 3; i++) {
-          open.push(await openServed(s.port, "/a.txt", FILES["a.txt"]));
+          open.push(
+            await openServed(s.port, "/a.txt", { text: FILES["a.txt"] }),
+          );
         }
         assert.equal(s.server.connections, 6);
         // A seventh is over the limit.
@@ -253,7 +260,7 @@ Deno.test({
             assert.equal((await waitClosed(conn)).total, 0);
           }
         }
-        await withTimeout(done, 5000, "shutdown");
+        await withTimeout(done, 5000, { label: "shutdown" });
         assert.equal(s.server.connections, 0);
       } finally {
         for (const conn of open) conn?.close();
@@ -320,19 +327,21 @@ Deno.test({
   async fn(): Promise<void> {
     await withServer(FILES, {}, async (s) => {
       const idle = [
-        await openServed(s.port, "/a.txt", FILES["a.txt"]),
-        await openServed(s.port, "/a.txt", FILES["a.txt"]),
+        await openServed(s.port, "/a.txt", { text: FILES["a.txt"] }),
+        await openServed(s.port, "/a.txt", { text: FILES["a.txt"] }),
       ];
       try {
         const fresh = await connect(s.port); // accepted, no request yet
         idle.push(fresh);
-        await until(() => s.server.connections === 3, "3 connections", 2000);
+        await until(() => s.server.connections === 3, "3 connections", {
+          ms: 2000,
+        });
         const start = Date.now();
         const done = s.server.shutdown({ grace: 10_000 });
         for (const conn of idle) {
           assert.equal((await waitClosed(conn)).total, 0);
         }
-        await withTimeout(done, 5000, "shutdown");
+        await withTimeout(done, 5000, { label: "shutdown" });
         assert.ok(Date.now() - start < 5000);
         assert.equal(s.server.connections, 0);
         await assert.rejects(async () => {
@@ -359,7 +368,9 @@ Deno.test({
       const body = await connect(s.port); // the same, with a body announced
       const silent = await connect(s.port); // accepted, sends nothing
       try {
-        await until(() => s.server.connections === 3, "3 connections", 2000);
+        await until(() => s.server.connections === 3, "3 connections", {
+          ms: 2000,
+        });
         const done = s.server.shutdown({ grace: 120_000 });
         await writeAll(early, bytes(get("/a.txt")));
         // A stop waits for no body: answered at once, no 100 Continue.
@@ -371,18 +382,16 @@ Deno.test({
           ),
         );
         for (const conn of [early, body]) {
-          const res = await withTimeout(
-            new ResponseReader(conn).read(),
-            5000,
-            "the response",
-          );
+          const res = await withTimeout(new ResponseReader(conn).read(), 5000, {
+            label: "the response",
+          });
           assert.equal(res.status, STATUS_CODE.OK);
           assert.equal(res.headers["connection"], "close");
           assert.equal(res.text, FILES["a.txt"]);
           assert.equal((await waitClosed(conn)).total, 0);
         }
         assert.equal((await waitClosed(silent)).total, 0);
-        await withTimeout(done, 10_000, "shutdown");
+        await withTimeout(done, 10_000, { label: "shutdown" });
         assert.equal(s.server.connections, 0);
       } finally {
         early.close();
@@ -404,7 +413,7 @@ Deno.test({
       try {
         await writeAll(conn, bytes(get("/big.bin")));
         // The response has started: its head is here.
-        const head = await withTimeout(readHead(conn), 5000, "head");
+        const head = await withTimeout(readHead(conn), 5000, { label: "head" });
         assert.equal(head.status, STATUS_CODE.OK);
         assert.equal(head.headers["content-length"], String(BIG_SIZE));
 
@@ -418,21 +427,21 @@ Deno.test({
         // Socket buffers hold far less than 18 MiB, so with only 2 MiB read
         // the server is still sending and the shutdown must still wait.
         let got = await withTimeout(
-          readInto(conn, body, head.rest.length, 2 * MiB),
+          readInto(conn, body, { got: head.rest.length, end: 2 * MiB }),
           20_000,
-          "2 MiB of the body",
+          { label: "2 MiB of the body" },
         );
         assert.equal(finished, false, "shutdown resolved mid-response");
         got = await withTimeout(
-          readInto(conn, body, got, BIG_SIZE),
+          readInto(conn, body, { got, end: BIG_SIZE }),
           20_000,
-          "the rest of the body",
+          { label: "the rest of the body" },
         );
         assert.equal(got, BIG_SIZE);
         assert.equal(await sha256(body), expected);
         // Then the server closes the connection, and the shutdown ends.
         assert.equal((await waitClosed(conn)).total, 0);
-        await withTimeout(done, 5000, "shutdown");
+        await withTimeout(done, 5000, { label: "shutdown" });
         assert.equal(finished, true);
         assert.equal(s.server.connections, 0);
       } finally {
@@ -453,15 +462,13 @@ Deno.test({
         await writeAll(conn, bytes(get("/big.bin")));
         // The response has started; now never read again, so the server's
         // writes stall once the socket buffers are full.
-        const head = await withTimeout(readHead(conn), 5000, "head");
+        const head = await withTimeout(readHead(conn), 5000, { label: "head" });
         assert.equal(head.status, STATUS_CODE.OK);
 
         const start = Date.now();
-        await withTimeout(
-          s.server.shutdown({ grace: 200 }),
-          5000,
-          "shutdown with a small grace",
-        );
+        await withTimeout(s.server.shutdown({ grace: 200 }), 5000, {
+          label: "shutdown with a small grace",
+        });
         const elapsed = Date.now() - start;
         assert.ok(elapsed >= 150, `resolved before the grace: ${elapsed} ms`);
         assert.equal(s.server.connections, 0);
@@ -488,16 +495,23 @@ Deno.test({
       FILES,
       { server: { maxConnections: 1, log } },
       async (s) => {
-        const first = await openServed(s.port, "/a.txt", FILES["a.txt"]);
+        const first = await openServed(s.port, "/a.txt", {
+          text: FILES["a.txt"],
+        });
         try {
           const refused = await connect(s.port);
           let body = 0;
           try {
             const reader = new ResponseReader(refused);
-            const res = await withTimeout(reader.read(), 5000, "503");
+            const res = await withTimeout(reader.read(), 5000, {
+              label: "503",
+            });
             assert.equal(res.status, STATUS_CODE.ServiceUnavailable);
             body = res.body.length;
-            assert.equal(await withTimeout(reader.atEnd(), 5000, "end"), true);
+            assert.equal(
+              await withTimeout(reader.atEnd(), 5000, { label: "end" }),
+              true,
+            );
           } finally {
             refused.close();
           }
@@ -535,9 +549,11 @@ Deno.test({
         await writeAll(conn, bytes(get("/big.bin")));
         // The response has started; now never read again, so the server's
         // writes stall once the socket buffers are full.
-        const head = await withTimeout(readHead(conn), 5000, "head");
+        const head = await withTimeout(readHead(conn), 5000, { label: "head" });
         assert.equal(head.status, STATUS_CODE.OK);
-        await withTimeout(s.server.shutdown({ grace: 200 }), 5000, "shutdown");
+        await withTimeout(s.server.shutdown({ grace: 200 }), 5000, {
+          label: "shutdown",
+        });
         const received = head.rest.length + (await waitClosed(conn)).total;
         assert.equal(records.length, 1);
         assert.equal(records[0].request, "GET /big.bin HTTP/1.1");

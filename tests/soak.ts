@@ -128,7 +128,9 @@ class Client {
   }
 
   static async open(port: number): Promise<Client> {
-    const conn = await withTimeout(connect(port), CLIENT_TIMEOUT, "connect");
+    const conn = await withTimeout(connect(port), CLIENT_TIMEOUT, {
+      label: "connect",
+    });
     return new Client(conn);
   }
 
@@ -160,7 +162,7 @@ class Client {
     return await withTimeout(
       this.#read(options.head ?? false),
       CLIENT_TIMEOUT,
-      "response",
+      { label: "response" },
     );
   }
 
@@ -229,7 +231,7 @@ class Client {
           return !(await this.#fill());
         })(),
         ms,
-        "the end",
+        { label: "the end" },
       );
     } catch {
       return false;
@@ -306,7 +308,7 @@ async function startChild(root: string): Promise<Child> {
   let seen = "";
   let port = 0;
   for (let i = 0; i < 100 && port === 0; i++) {
-    const next = await withTimeout(lines.read(), 30_000, "banner")
+    const next = await withTimeout(lines.read(), 30_000, { label: "banner" })
       .catch(() => null);
     if (next === null || next.done) break;
     const value = next.value;
@@ -595,11 +597,9 @@ async function resetMid(port: number, random: () => number): Promise<void> {
     // At most 1 MiB of big.bin, 128 KiB of mid.bin: always mid-response.
     const reads = 1 + Math.floor(random() * (big ? 16 : 2));
     for (let i = 0; i < reads; i++) {
-      const n = await withTimeout(
-        client.conn.read(buf),
-        CLIENT_TIMEOUT,
-        "read",
-      );
+      const n = await withTimeout(client.conn.read(buf), CLIENT_TIMEOUT, {
+        label: "read",
+      });
       if (n === null) break;
     }
   } finally {
@@ -671,11 +671,9 @@ async function slowReader(port: number): Promise<void> {
     await client.write(get("/big.bin"));
     const buf = new Uint8Array(64 * 1024);
     for (let i = 0; i < 10; i++) {
-      const n = await withTimeout(
-        client.conn.read(buf),
-        CLIENT_TIMEOUT,
-        "read",
-      );
+      const n = await withTimeout(client.conn.read(buf), CLIENT_TIMEOUT, {
+        label: "read",
+      });
       if (n === null) break;
       await sleep(100);
     }
@@ -800,11 +798,9 @@ async function main(): Promise<number> {
       while (alive()) await run(pick(random), port, random);
     });
     // Bounded: every scenario ends within its own timeouts.
-    await withTimeout(
-      Promise.all(workers),
-      SECONDS * 1000 + 60_000,
-      "the workers",
-    ).catch(
+    await withTimeout(Promise.all(workers), SECONDS * 1000 + 60_000, {
+      label: "the workers",
+    }).catch(
       () => count("workers did not finish"),
     );
     clearInterval(sampler);
@@ -874,11 +870,9 @@ async function main(): Promise<number> {
     if (child !== undefined) {
       if (child.exited === null) {
         child.process.kill("SIGTERM");
-        const stopped = await withTimeout(
-          child.status,
-          20_000,
-          "the child to stop",
-        ).catch(() => {
+        const stopped = await withTimeout(child.status, 20_000, {
+          label: "the child to stop",
+        }).catch(() => {
           child!.process.kill("SIGKILL");
           return child!.status;
         });

@@ -67,12 +67,19 @@ export class TimeoutError extends Error {
   }
 }
 
+/** Options of {@linkcode withTimeout}. */
+export interface WithTimeoutOptions {
+  /** Names what is awaited, in the error. */
+  label: string;
+}
+
 /** Rejects with a {@linkcode TimeoutError} when `promise` takes longer than `ms`; clears its timer. */
 export async function withTimeout<T>(
   promise: Promise<T>,
   ms: number,
-  label: string,
+  options: WithTimeoutOptions,
 ): Promise<T> {
+  const { label } = options;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     return await Promise.race([
@@ -86,13 +93,21 @@ export async function withTimeout<T>(
   }
 }
 
-/** Polls `done()` now and every `step` ms for up to `ms`; answers the ms it took, else fails naming `label`. */
+/** Options of {@linkcode until}. */
+export interface UntilOptions {
+  /** How long to poll, in ms (default 5000). */
+  ms?: number;
+  /** How often to poll, in ms (default 10). */
+  step?: number;
+}
+
+/** Polls `done()` now and every `options.step` ms for up to `options.ms`; answers the ms it took, else fails naming `label`. */
 export async function until(
   done: () => boolean | Promise<boolean>,
   label: string,
-  ms = 5000,
-  step = 10,
+  options: UntilOptions = {},
 ): Promise<number> {
+  const { ms = 5000, step = 10 } = options;
   const start = Date.now();
   const steps = Math.ceil(ms / step);
   for (let i = 0; i <= steps; i++) {
@@ -413,13 +428,22 @@ export async function readHead(conn: Deno.Conn): Promise<RawHead> {
   throw new Error("No response head");
 }
 
-/** Reads into `body` from offset `got` until `end` bytes are there (never past it); answers `end`. */
+/** Where {@linkcode readInto} reads. */
+export interface ReadIntoOptions {
+  /** The bytes of `body` already there. */
+  got: number;
+  /** Where to stop reading. */
+  end: number;
+}
+
+/** Reads into `body` from offset `options.got` until `options.end` bytes are there (never past it); answers `end`. */
 export async function readInto(
   conn: Deno.Conn,
   body: Uint8Array,
-  got: number,
-  end: number,
+  options: ReadIntoOptions,
 ): Promise<number> {
+  let { got } = options;
+  const { end } = options;
   while (got < end) {
     const n = await conn.read(body.subarray(got, end));
     if (n === null) {
@@ -482,29 +506,48 @@ export async function waitClosed(conn: Deno.Conn, ms = 5000): Promise<Drained> {
     }
     throw new Error("The server kept sending");
   };
-  return await withTimeout(drain(), ms, "waiting for the server to close");
+  return await withTimeout(drain(), ms, {
+    label: "waiting for the server to close",
+  });
 }
 
-/** Sends a GET of `path` on an open connection and reads its response within `ms`. */
+/** Options of {@linkcode getOn}. */
+export interface GetOnOptions {
+  /** How long the response may take, in ms (default 5000). */
+  ms?: number;
+}
+
+/** Sends a GET of `path` on an open connection and reads its response within `options.ms`. */
 export async function getOn(
   conn: Deno.Conn,
   path: string,
-  ms = 5000,
+  options: GetOnOptions = {},
 ): Promise<RawResponse> {
+  const { ms = 5000 } = options;
   await writeAll(conn, bytes(get(path)));
-  return await withTimeout(new ResponseReader(conn).read(), ms, path);
+  return await withTimeout(new ResponseReader(conn).read(), ms, {
+    label: path,
+  });
 }
 
-/** Opens a connection and completes one keep-alive GET of `path` on it (200, body `text`) within `ms`. */
+/** What {@linkcode openServed} expects, and how long it waits. */
+export interface OpenServedOptions {
+  /** The body the GET must answer. */
+  text: string;
+  /** How long the response may take, in ms (default 5000). */
+  ms?: number;
+}
+
+/** Opens a connection and completes one keep-alive GET of `path` on it (200, body `options.text`) within `options.ms`. */
 export async function openServed(
   port: number,
   path: string,
-  text: string,
-  ms = 5000,
+  options: OpenServedOptions,
 ): Promise<Deno.TcpConn> {
+  const { text, ms } = options;
   const conn = await connect(port);
   try {
-    const res = await getOn(conn, path, ms);
+    const res = await getOn(conn, path, { ms });
     assert.equal(res.status, STATUS_CODE.OK);
     assert.equal(res.text, text);
     assert.equal(res.headers.connection, undefined, "kept alive");

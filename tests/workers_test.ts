@@ -77,7 +77,10 @@ async function getIndex(
 async function crashAndWaitForRestart(running: RunningWorkers): Promise<void> {
   const dying = running.workers()[0];
   dying.postMessage({ type: "crash" });
-  await until(() => running.workers()[0] !== dying, "the restart", 5000, 25);
+  await until(() => running.workers()[0] !== dying, "the restart", {
+    ms: 5000,
+    step: 25,
+  });
 }
 
 /**
@@ -226,7 +229,9 @@ Deno.test({
         onError,
       });
       await fifo.feed(); // the first worker starts
-      await until(() => started.length === 2, "the second worker", 10_000);
+      await until(() => started.length === 2, "the second worker", {
+        ms: 10_000,
+      });
       const first = started[0];
       const exited = new Promise((resolve) => first.once("exit", resolve));
       first.postMessage({ type: "crash" });
@@ -239,8 +244,7 @@ Deno.test({
       await until(
         () => running!.workers()[0] !== first,
         "the first worker's restart",
-        10_000,
-        25,
+        { ms: 10_000, step: 25 },
       );
       assert.match(errors.at(-1)!, RESTARTED);
       for (let i = 0; i < 10; i++) {
@@ -348,7 +352,7 @@ Deno.test({
       while (Date.now() < end) {
         // paused
       }
-      await withTimeout(pongs(), 10_000, "ten more pongs");
+      await withTimeout(pongs(), 10_000, { label: "ten more pongs" });
       assert.equal(running.failed(), false);
       assert.deepEqual(errors, []);
     }, { heartbeat });
@@ -403,8 +407,7 @@ Deno.test({
           }
         },
         "the restarted worker to serve",
-        5000,
-        25,
+        { ms: 5000, step: 25 },
       );
       assert.equal(errors.length, 1, JSON.stringify(errors));
       assert.match(errors[0], RESTARTED);
@@ -425,7 +428,9 @@ Deno.test({
       });
       running.workers()[0].postMessage({ type: "crash" });
       // The restart is logged just before the new worker is started.
-      await until(() => errors.length === 1, "the restart to begin", 5000);
+      await until(() => errors.length === 1, "the restart to begin", {
+        ms: 5000,
+      });
       running.stop();
       await running.stopped;
       assert.equal(running.failed(), false);
@@ -442,8 +447,7 @@ Deno.test({
           }
         },
         "the port to be closed",
-        2000,
-        25,
+        { ms: 2000, step: 25 },
       );
     } finally {
       await Deno.remove(root, { recursive: true });
@@ -467,11 +471,13 @@ Deno.test({
       await fifo.feed();
       const running = await starting;
       running.workers()[0].postMessage({ type: "crash" });
-      await until(() => errors.length === 1, "the restart to begin", 5000);
+      await until(() => errors.length === 1, "the restart to begin", {
+        ms: 5000,
+      });
       // Its replacement waits for a 404 page that never comes (a hung
       // disk, say): the stop must not wait for it.
       running.stop();
-      await withTimeout(running.stopped, 10_000, "the stop");
+      await withTimeout(running.stopped, 10_000, { label: "the stop" });
       assert.equal(running.failed(), false);
       assert.equal(errors.length, 1, JSON.stringify(errors));
       assert.match(errors[0], RESTARTED);

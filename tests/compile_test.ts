@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
+import { STATUS_CODE } from "../src/http/status.ts";
 import {
   getAndClose,
   killAfter,
@@ -185,7 +186,7 @@ Deno.test({
 
       // The default root ./html is relative to the working directory.
       const { response, code, stderr } = await serveOnce(binary, PROJECT);
-      assert.equal(response.status, 200);
+      assert.equal(response.status, STATUS_CODE.OK);
       assert.deepEqual(
         response.body,
         await Deno.readFile(`${PROJECT}/html/index.html`),

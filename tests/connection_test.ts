@@ -964,7 +964,10 @@ Deno.test({
               const res = await withTimeout(reader.read(), 5000, {
                 label: "response",
               });
-              assert.ok(res.status >= 400, `unexpected ${res.statusLine}`);
+              assert.ok(
+                res.status >= STATUS_CODE.BadRequest,
+                `unexpected ${res.statusLine}`,
+              );
             }
             assert.fail("The connection stayed open");
           } finally {
@@ -1818,13 +1821,25 @@ Deno.test({
     const cases: [string, number, string][] = [
       [
         `GET /many HTTP/1.1\r\nHost: x\r\n${fields.join("")}\r\n`,
-        431,
+        STATUS_CODE.RequestHeaderFieldsTooLarge,
         "GET /many HTTP/1.1",
       ],
-      ["GET /nohost HTTP/1.1\r\n\r\n", 400, "GET /nohost HTTP/1.1"],
-      ["HEAD /h HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "HEAD /h HTTP/1.1"],
-      ["GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, ""],
-      ["G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, ""],
+      [
+        "GET /nohost HTTP/1.1\r\n\r\n",
+        STATUS_CODE.BadRequest,
+        "GET /nohost HTTP/1.1",
+      ],
+      [
+        "HEAD /h HTTP/1.1\r\nHost: a b\r\n\r\n",
+        STATUS_CODE.BadRequest,
+        "HEAD /h HTTP/1.1",
+      ],
+      [
+        "GET / HTTP/2.0\r\nHost: x\r\n\r\n",
+        STATUS_CODE.HTTPVersionNotSupported,
+        "",
+      ],
+      ["G@T / HTTP/1.1\r\nHost: x\r\n\r\n", STATUS_CODE.BadRequest, ""],
     ];
     const { records, log } = recordLog();
     await withServer(FILES, { server: { log } }, async ({ port }) => {

@@ -14,6 +14,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { STATUS_CODE } from "../src/http/status.ts";
 import {
   closeQuietly,
   connect,
@@ -171,7 +172,9 @@ export function checkResponses(
     }
     statuses.push(status);
     at = end;
-    if (status === 204 || status === 304) continue;
+    if (
+      status === STATUS_CODE.NoContent || status === STATUS_CODE.NotModified
+    ) continue;
     if (length < 0) return `No Content-Length on ${status}`;
     // HEAD: no body follows; a body-less answer is followed by the next
     // status line or by the end.
@@ -305,7 +308,7 @@ async function health(
 ): Promise<void> {
   const answer = await exchange(port, HEALTH, () => 1, timeout);
   const checked = typeof answer === "string" ? answer : checkResponses(answer);
-  if (typeof checked === "string" || checked[0] !== 200) {
+  if (typeof checked === "string" || checked[0] !== STATUS_CODE.OK) {
     fail(`Health check failed: ${checked}`, HEALTH);
   } else {
     stats.healthChecks++;

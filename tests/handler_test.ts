@@ -2777,7 +2777,10 @@ Deno.test({
         "Access-Control-Request-Method: GET\r\n\r\n",
         STATUS_CODE.NoContent,
       ],
-      [`DELETE /a.txt HTTP/1.1\r\nHost: x\r\n${origin}\r\n`, 405],
+      [
+        `DELETE /a.txt HTTP/1.1\r\nHost: x\r\n${origin}\r\n`,
+        STATUS_CODE.MethodNotAllowed,
+      ],
       [`GET /a.txt HTTP/1.1\r\n${origin}\r\n`, STATUS_CODE.BadRequest],
     ];
     try {

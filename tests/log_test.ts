@@ -8,6 +8,7 @@ import {
   formatCommonLog,
 } from "../src/log.ts";
 import type { AccessRecord } from "../src/connection.ts";
+import { STATUS_CODE } from "../src/http/status.ts";
 import { SANITIZE, until } from "./test_util.ts";
 
 const decoder = new TextDecoder();
@@ -20,7 +21,7 @@ function record(overrides: Partial<AccessRecord> = {}): AccessRecord {
     remote: "127.0.0.1",
     time: APACHE_TIME,
     request: "GET /apache_pb.gif HTTP/1.0",
-    status: 200,
+    status: STATUS_CODE.OK,
     length: 2326,
     ...overrides,
   };
@@ -65,15 +66,19 @@ Deno.test({
         '127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /apache_pb.gif HTTP/1.0" 200 2326',
       ],
       [
-        { length: 0, status: 304 },
+        { length: 0, status: STATUS_CODE.NotModified },
         '127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /apache_pb.gif HTTP/1.0" 304 -',
       ],
       [
-        { request: "", status: 400, length: 157 },
+        { request: "", status: STATUS_CODE.BadRequest, length: 157 },
         '127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "-" 400 157',
       ],
       [
-        { remote: "::1", request: 'GET /"a"\\b HTTP/1.1', status: 404 },
+        {
+          remote: "::1",
+          request: 'GET /"a"\\b HTTP/1.1',
+          status: STATUS_CODE.NotFound,
+        },
         '::1 - - [10/Oct/2000:13:55:36 +0000] "GET /\\x22a\\x22\\x5cb HTTP/1.1" 404 2326',
       ],
       [
@@ -163,14 +168,15 @@ Deno.test({
     const log = new AccessLog({ writer });
     try {
       log.write(record());
-      log.write(record({ status: 404, length: 0 }));
+      log.write(record({ status: STATUS_CODE.NotFound, length: 0 }));
       assert.equal(writer.calls, 0);
       log.flush();
       assert.equal(writer.calls, 1);
       assert.equal(
         writer.text,
         formatCommonLog(record()) + "\n" +
-          formatCommonLog(record({ status: 404, length: 0 })) + "\n",
+          formatCommonLog(record({ status: STATUS_CODE.NotFound, length: 0 })) +
+          "\n",
       );
       log.flush(); // nothing buffered: no write
       assert.equal(writer.calls, 1);

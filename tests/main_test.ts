@@ -11,6 +11,7 @@ import {
   writeSync,
 } from "node:fs";
 import denoJson from "../deno.json" with { type: "json" };
+import { STATUS_CODE } from "../src/http/status.ts";
 import {
   bytes,
   closeQuietly,
@@ -571,7 +572,7 @@ Deno.test({
           JSON.stringify(server.lines),
         );
         const response = await getAndClose(server.port);
-        assert.equal(response.status, 200);
+        assert.equal(response.status, STATUS_CODE.OK);
         assert.equal(response.text, content);
         const line = await server.waitForLine((l) => CLF_LINE.test(l));
         assert.equal(Number(CLF_LINE.exec(line)![2]), response.body.length);
@@ -663,7 +664,7 @@ Deno.test({
       ]);
       try {
         const response = await getAndClose(server.port);
-        assert.equal(response.status, 200);
+        assert.equal(response.status, STATUS_CODE.OK);
         assert.equal(response.text, "quiet");
         // The log is flushed on stop, so every line is in by the exit.
         const { code, stdout, stderr } = await server.stop("SIGTERM");
@@ -698,7 +699,7 @@ Deno.test({
         JSON.stringify(server.lines),
       );
       const response = await getAndClose(server.port);
-      assert.equal(response.status, 200);
+      assert.equal(response.status, STATUS_CODE.OK);
       assert.deepEqual(response.body, expected);
       const { code, stderr } = await server.stop("SIGTERM");
       assert.equal(code, 0, stderr);
@@ -776,7 +777,7 @@ async function sendUnread(port: number, body: string): Promise<number> {
       await writeAll(conn, batch);
       for (let i = 0; i < UNREAD.batch; i++) {
         const res = await reader.read();
-        if (res.status === 200 && res.text === body) ok++;
+        if (res.status === STATUS_CODE.OK && res.text === body) ok++;
       }
     }
     return ok;
@@ -985,7 +986,7 @@ async function startDownload(options: { task?: boolean } = {}): Promise<{
     new TextEncoder().encode("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"),
   );
   const head = await readHead(conn);
-  assert.equal(head.status, 200);
+  assert.equal(head.status, STATUS_CODE.OK);
   assert.equal(Number(head.headers["content-length"]), size);
   return { server, conn, size, rest: head.rest, dir };
 }

@@ -16,6 +16,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { STATUS_CODE } from "../src/http/status.ts";
 import {
   closeQuietly,
   connect,
@@ -191,7 +192,8 @@ class Client {
         .trim();
     }
     this.#buf = this.#buf.slice(end);
-    const noBody = head || status === 204 || status === 304;
+    const noBody = head || status === STATUS_CODE.NoContent ||
+      status === STATUS_CODE.NotModified;
     const length = noBody ? 0 : Number(headers["content-length"] ?? NaN);
     if (!Number.isSafeInteger(length)) {
       throw new AnomalyError(`no Content-Length on ${status}`);
@@ -386,36 +388,36 @@ interface Valid {
 const VALID: Valid[] = [
   {
     request: () => get("/small.txt"),
-    status: 200,
+    status: STATUS_CODE.OK,
     check: (r) => {
       if (decoder.decode(r.body) !== SMALL) anomaly("small.txt content");
     },
   },
-  { request: () => get("/"), status: 200 },
-  { request: () => get("/dir/"), status: 200 },
+  { request: () => get("/"), status: STATUS_CODE.OK },
+  { request: () => get("/dir/"), status: STATUS_CODE.OK },
   {
     request: () => `HEAD /mid.bin HTTP/1.1\r\n${H}\r\n`,
-    status: 200,
+    status: STATUS_CODE.OK,
     head: true,
   },
   {
     request: () => get("/mid.bin"),
-    status: 200,
+    status: STATUS_CODE.OK,
     check: (r) => {
       if (r.length !== MID_SIZE) anomaly(`mid.bin length ${r.length}`);
     },
   },
   {
     request: () => get("/mid.bin", `If-None-Match: ${midEtag}\r\n`),
-    status: 304,
+    status: STATUS_CODE.NotModified,
   },
   {
     request: () => get("/mid.bin", `If-Modified-Since: ${midLastModified}\r\n`),
-    status: 304,
+    status: STATUS_CODE.NotModified,
   },
   {
     request: () => get("/mid.bin", "Range: bytes=0-1023\r\n"),
-    status: 206,
+    status: STATUS_CODE.PartialContent,
     check: (r) => {
       if (r.length !== 1024) anomaly(`range length ${r.length}`);
     },
@@ -423,22 +425,25 @@ const VALID: Valid[] = [
   {
     request: () =>
       get("/big.bin", "Range: bytes=0-99,1048576-1048675,-100\r\n"),
-    status: 206,
+    status: STATUS_CODE.PartialContent,
   },
   {
     request: () => get("/mid.bin", "Range: bytes=999999999-\r\n"),
-    status: 416,
+    status: STATUS_CODE.RangeNotSatisfiable,
   },
-  { request: () => get("/missing.txt"), status: 404 },
-  { request: () => get("/no/such/dir/"), status: 404 },
-  { request: () => get("/dir"), status: 301 },
-  { request: () => get("/.hidden"), status: 404 },
-  { request: () => get("/../../etc/passwd"), status: 404 },
-  { request: () => `OPTIONS * HTTP/1.1\r\n${H}\r\n`, status: 204 },
+  { request: () => get("/missing.txt"), status: STATUS_CODE.NotFound },
+  { request: () => get("/no/such/dir/"), status: STATUS_CODE.NotFound },
+  { request: () => get("/dir"), status: STATUS_CODE.MovedPermanently },
+  { request: () => get("/.hidden"), status: STATUS_CODE.NotFound },
+  { request: () => get("/../../etc/passwd"), status: STATUS_CODE.NotFound },
+  {
+    request: () => `OPTIONS * HTTP/1.1\r\n${H}\r\n`,
+    status: STATUS_CODE.NoContent,
+  },
   {
     request: () =>
       `POST /small.txt HTTP/1.1\r\n${H}Content-Length: 5\r\n\r\nhello`,
-    status: 405,
+    status: STATUS_CODE.MethodNotAllowed,
   },
 ];
 
@@ -528,7 +533,7 @@ async function bigDownload(port: number): Promise<void> {
     sent++;
     await client.write(get("/big.bin"));
     const res = await client.read();
-    expect(res, 200, "big.bin");
+    expect(res, STATUS_CODE.OK, "big.bin");
     if (res.length !== BIG_SIZE) anomaly(`big.bin length ${res.length}`);
   } finally {
     client.close();
@@ -541,7 +546,7 @@ async function http10(port: number): Promise<void> {
   try {
     sent++;
     await client.write("GET /small.txt HTTP/1.0\r\n\r\n");
-    expect(await client.read(), 200, "HTTP/1.0");
+    expect(await client.read(), STATUS_CODE.OK, "HTTP/1.0");
     if (!(await client.endsWithin(5000))) anomaly("HTTP/1.0 not closed");
   } finally {
     client.close();
@@ -558,7 +563,7 @@ async function invalid(port: number, random: () => number): Promise<void> {
       latin1Bytes(request + get("/small.txt")),
     );
     const res = await client.read();
-    if (res.status < 400) {
+    if (res.status < STATUS_CODE.BadRequest) {
       anomaly(
         `invalid request answered ${res.status}: ${request.slice(0, 50)}`,
       );
@@ -634,7 +639,7 @@ async function slowClient(port: number): Promise<void> {
       await client.write(request.subarray(at, at + 10));
       await sleep(50);
     }
-    expect(await client.read(), 200, "slow client");
+    expect(await client.read(), STATUS_CODE.OK, "slow client");
   } finally {
     client.close();
   }

@@ -357,8 +357,9 @@ export class ResponseReader {
     }
     this.#buf = this.#buf.slice(end);
     let length = 0;
-    const noBody = options.head || status === 204 || status === 304 ||
-      (status >= 100 && status < 200);
+    const noBody = options.head || status === STATUS_CODE.NoContent ||
+      status === STATUS_CODE.NotModified ||
+      (status >= 100 && status < STATUS_CODE.OK);
     if (!noBody) {
       if (headers["content-length"] === undefined) {
         throw new Error(`No Content-Length in a ${status} response`);
@@ -625,7 +626,7 @@ async function closedByServer(
   }
   try {
     const probe = await reader.read();
-    if (probe.status !== 204) {
+    if (probe.status !== STATUS_CODE.NoContent) {
       throw new Error(`Unexpected extra response: ${probe.statusLine}`);
     }
     return false;

@@ -8,6 +8,7 @@ import {
   WORKER_LIMITS,
   type WorkersOptions,
 } from "../src/workers.ts";
+import { STATUS_CODE } from "../src/http/status.ts";
 import {
   errorLog,
   exchange,
@@ -130,7 +131,7 @@ Deno.test({
       // Fresh connections are spread by the kernel; every one is answered.
       for (let i = 0; i < 20; i++) {
         const response = await getIndex(running.port);
-        assert.equal(response.status, 200);
+        assert.equal(response.status, STATUS_CODE.OK);
         assert.equal(response.text, "from a worker");
       }
       assert.deepEqual(errors, []);

@@ -539,7 +539,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "HELP mentions every long flag parseCli accepts, and no other",
+  name: "parseCli() accepts every long flag HELP mentions, and no other",
   ...SANITIZE,
   fn(): void {
     const inHelp = new Set(HELP.match(/--[0-9a-z][0-9a-z-]*/g) ?? []);

@@ -85,7 +85,7 @@ function assertFile(res: RawResponse, name: string): void {
 
 Deno.test({
   name:
-    "Connection serves several sequential requests on one HTTP/1.1 connection",
+    "Connection.serve() serves several sequential requests on one HTTP/1.1 connection",
   ...SANITIZE,
   async fn(): Promise<void> {
     await withServer(FILES, {}, async ({ port }) => {
@@ -106,7 +106,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Connection closes an HTTP/1.0 connection by default",
+  name: "Connection.serve() closes an HTTP/1.0 connection by default",
   ...SANITIZE,
   async fn(): Promise<void> {
     await withServer(FILES, {}, async ({ port }) => {
@@ -123,7 +123,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Connection keeps an HTTP/1.0 connection open on Connection: keep-alive",
+    "Connection.serve() keeps an HTTP/1.0 connection open on Connection: keep-alive",
   ...SANITIZE,
   async fn(): Promise<void> {
     await withServer(FILES, {}, async ({ port }) => {
@@ -144,7 +144,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Connection honours Connection: close",
+  name: "Connection.serve() honours Connection: close",
   ...SANITIZE,
   async fn(t): Promise<void> {
     await withServer(FILES, {}, async ({ port }) => {
@@ -185,7 +185,7 @@ Deno.test({
 // --- pipelining ------------------------------------------------------------
 
 Deno.test({
-  name: "Connection answers pipelined requests in order",
+  name: "Connection.serve() answers pipelined requests in order",
   ...SANITIZE,
   async fn(t): Promise<void> {
     await withServer(FILES, {}, async ({ port }) => {
@@ -211,7 +211,7 @@ Deno.test({
 // --- HEAD ------------------------------------------------------------------
 
 Deno.test({
-  name: "Connection answers HEAD with the headers of GET and no body",
+  name: "Connection.serve() answers HEAD with the headers of GET and no body",
   ...SANITIZE,
   async fn(t): Promise<void> {
     const big = new Uint8Array(3 * MiB).fill(0x61);
@@ -262,7 +262,7 @@ Deno.test({
 // --- 404 page --------------------------------------------------------------
 
 Deno.test({
-  name: "Connection sends the root's own 404.html when present",
+  name: "Connection.serve() sends the root's own 404.html when present",
   ...SANITIZE,
   async fn(): Promise<void> {
     const page = "<h1>my own missing page</h1>\n";
@@ -276,7 +276,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Connection sends the built-in 404 page when the root has none",
+  name: "Connection.serve() sends the built-in 404 page when the root has none",
   ...SANITIZE,
   async fn(): Promise<void> {
     const builtIn = await Deno.readFile(
@@ -294,7 +294,7 @@ Deno.test({
 // --- redirects -------------------------------------------------------------
 
 Deno.test({
-  name: "Connection redirects a directory without its trailing slash",
+  name: "Connection.serve() redirects a directory without its trailing slash",
   ...SANITIZE,
   async fn(t): Promise<void> {
     const cases: { target: string; location: string }[] = [
@@ -332,7 +332,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Connection sends 100 Continue to a client that holds its body back, and answers after the body",
+    "Connection.serve() sends 100 Continue to a client that holds its body back, and answers after the body",
   ...SANITIZE,
   async fn(t): Promise<void> {
     await withServer(FILES, {}, async ({ port }) => {
@@ -403,7 +403,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Connection answers at once, and closes, past maxPendingHeads of heads held for their bodies",
+    "Connection.serve() answers at once, and closes, past maxPendingHeads of heads held for their bodies",
   ...SANITIZE,
   async fn(): Promise<void> {
     const head = "GET /a.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n" +
@@ -464,7 +464,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Connection answers 501 to methods that are not known at all",
+  name: "Connection.serve() answers 501 to methods that are not known at all",
   ...SANITIZE,
   async fn(t): Promise<void> {
     await withServer(FILES, {}, async ({ port }) => {
@@ -486,7 +486,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Connection answers 405 with Allow to methods other than GET and HEAD",
+  name:
+    "Connection.serve() answers 405 with Allow to methods other than GET and HEAD",
   ...SANITIZE,
   async fn(t): Promise<void> {
     await withServer(FILES, {}, async ({ port }) => {
@@ -511,7 +512,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Connection answers CONNECT with 405 and closes: what follows its head is never read as a request",
+    "Connection.serve() answers CONNECT with 405 and closes: what follows its head is never read as a request",
   ...SANITIZE,
   async fn(t): Promise<void> {
     await withServer(FILES, {}, async ({ port }) => {
@@ -539,7 +540,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Connection answers OPTIONS with 204 and Allow",
+  name: "Connection.serve() answers OPTIONS with 204 and Allow",
   ...SANITIZE,
   async fn(t): Promise<void> {
     await withServer(FILES, {}, async ({ port }) => {
@@ -760,7 +761,7 @@ const MALFORMED_HEAD: { name: string; request: string; status: number }[] = [
 ];
 
 Deno.test({
-  name: "Connection answers a malformed HEAD request with headers only",
+  name: "Connection.serve() answers a malformed HEAD request with headers only",
   ...SANITIZE,
   async fn(t): Promise<void> {
     await withServer(FILES, {}, async ({ port }) => {
@@ -817,7 +818,8 @@ async function sendMalformed(
 }
 
 Deno.test({
-  name: "Connection answers a malformed request with its status and closes",
+  name:
+    "Connection.serve() answers a malformed request with its status and closes",
   ...SANITIZE,
   async fn(t): Promise<void> {
     await withServer(FILES, {}, async ({ port }) => {
@@ -848,7 +850,8 @@ function chunkedBody(pieces: string[]): string {
 }
 
 Deno.test({
-  name: "Connection skips request bodies and never parses them as requests",
+  name:
+    "Connection.serve() skips request bodies and never parses them as requests",
   ...SANITIZE,
   async fn(t): Promise<void> {
     const chunked = chunkedBody([
@@ -915,7 +918,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Connection answers 413 to a body over the limit and closes",
+  name: "Connection.serve() answers 413 to a body over the limit and closes",
   ...SANITIZE,
   async fn(t): Promise<void> {
     await withServer(FILES, {}, async ({ port }) => {
@@ -982,7 +985,7 @@ Deno.test({
 // --- files -----------------------------------------------------------------
 
 Deno.test({
-  name: "Connection answers 404 to a symlink pointing outside the root",
+  name: "Connection.serve() answers 404 to a symlink pointing outside the root",
   ...SANITIZE,
   async fn(): Promise<void> {
     await withTree({ "outside.txt": "OUTSIDE SECRET\n" }, async (outside) => {
@@ -1008,7 +1011,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Connection serves a 20 MiB file byte-exact over keep-alive",
+  name: "Connection.serve() serves a 20 MiB file byte-exact over keep-alive",
   ...SANITIZE,
   async fn(): Promise<void> {
     const big = randomBytes(BIG_SIZE);
@@ -1036,7 +1039,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Connection survives a client that closes mid-response",
+  name: "Connection.serve() survives a client that closes mid-response",
   ...SANITIZE,
   async fn(): Promise<void> {
     const files = { ...FILES, "big.bin": new Uint8Array(BIG_SIZE) };
@@ -1070,7 +1073,7 @@ const TINY = { headerTimeout: 300, idleTimeout: 300 };
 
 Deno.test({
   name:
-    "Connection is closed by the server when a head does not arrive in time",
+    "Connection.serve() closes the connection when a head does not arrive in time",
   ...SANITIZE,
   async fn(t): Promise<void> {
     await withServer(FILES, { server: TINY }, async ({ port }) => {
@@ -1135,7 +1138,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Connection closes when a body is not in within the header timeout of its head's first byte",
+    "Connection.serve() closes when a body is not in within the header timeout of its head's first byte",
   ...SANITIZE,
   async fn(): Promise<void> {
     await withServer(
@@ -1179,7 +1182,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Connection answers a request whose handler outlasts the header timeout",
+    "Connection.serve() answers a request whose handler outlasts the header timeout",
   ...SANITIZE,
   async fn(): Promise<void> {
     await withTree(FILES, async (root) => {
@@ -1211,7 +1214,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Connection gives a body pipelined behind a slow response the header timeout from when it may come",
+    "Connection.serve() gives a body pipelined behind a slow response the header timeout from when it may come",
   ...SANITIZE,
   async fn(): Promise<void> {
     await withTree(FILES, async (root) => {
@@ -1260,7 +1263,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Connection is closed by the server when kept alive idle too long",
+  name:
+    "Connection.serve() closes the connection when kept alive idle too long",
   ...SANITIZE,
   async fn(): Promise<void> {
     await withServer(FILES, { server: TINY }, async ({ port }) => {
@@ -1282,7 +1286,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Connection delivers every response before closing, even with a pipeline past the close",
+    "Connection.serve() delivers every response before closing, even with a pipeline past the close",
   ...SANITIZE,
   async fn(): Promise<void> {
     // 300 answers of 4 KiB overflow the socket buffers, so the close comes
@@ -1686,7 +1690,7 @@ function recordLog(): {
 
 Deno.test({
   name:
-    "Connection logs the HTTP version a request was sent with, also one read as another",
+    "Connection.serve() logs the HTTP version a request was sent with, also one read as another",
   ...SANITIZE,
   async fn(): Promise<void> {
     await withTree({ "a.html": "page a\n" }, async (root) => {
@@ -1709,7 +1713,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Connection logs a response cut off by the client with its status and the body bytes sent",
+    "Connection.serve() logs a response cut off by the client with its status and the body bytes sent",
   ...SANITIZE,
   async fn(t): Promise<void> {
     const { records, log } = recordLog();
@@ -1772,7 +1776,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Connection logs a 408 when the header timeout cuts off part of a request, and nothing for idle connections",
+    "Connection.serve() logs a 408 when the header timeout cuts off part of a request, and nothing for idle connections",
   ...SANITIZE,
   async fn(): Promise<void> {
     const { records, log } = recordLog();
@@ -1814,7 +1818,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Connection logs the request line of a request rejected after it, and - when the line itself is bad",
+    "Connection.serve() logs the request line of a request rejected after it, and - when the line itself is bad",
   ...SANITIZE,
   async fn(): Promise<void> {
     const fields = Array.from({ length: 101 }, (_, i) => `X-${i}: v\r\n`);

@@ -8,7 +8,8 @@ function keys<V>(cache: BoundedCache<V>, candidates: string[]): string[] {
 }
 
 Deno.test({
-  name: "BoundedCache stores, returns and deletes values",
+  name:
+    "BoundedCache.set() stores values that get() returns and delete() removes",
   ...SANITIZE,
   fn(): void {
     const cache = new BoundedCache<string>();
@@ -31,7 +32,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BoundedCache uses the default limits",
+  name: "BoundedCache.maxBytes is CACHE_LIMITS.maxBytes unless given",
   ...SANITIZE,
   fn(): void {
     assert.equal(new BoundedCache().maxBytes, CACHE_LIMITS.maxBytes);
@@ -42,7 +43,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BoundedCache accounts the bytes of each entry",
+  name: "BoundedCache.set() accounts the bytes of each entry",
   ...SANITIZE,
   fn(): void {
     const cache = new BoundedCache<number>({ maxBytes: 1000 });
@@ -61,7 +62,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BoundedCache replacing a key updates its value and bytes",
+  name: "BoundedCache.set() of a present key replaces its value and bytes",
   ...SANITIZE,
   fn(): void {
     const cache = new BoundedCache<string>({ maxBytes: 100 });
@@ -78,7 +79,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BoundedCache evicts the oldest entries past maxEntries",
+  name: "BoundedCache.set() evicts the oldest entries past maxEntries",
   ...SANITIZE,
   fn(): void {
     const all = ["a", "b", "c", "d", "e"];
@@ -96,7 +97,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BoundedCache evicts the oldest entries past maxBytes",
+  name: "BoundedCache.set() evicts the oldest entries past maxBytes",
   ...SANITIZE,
   fn(): void {
     const all = ["a", "b", "c", "d"];
@@ -129,7 +130,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BoundedCache refuses an entry larger than maxBytes",
+  name: "BoundedCache.set() refuses an entry larger than maxBytes",
   ...SANITIZE,
   fn(): void {
     const cache = new BoundedCache<string>({ maxBytes: 10 });
@@ -151,7 +152,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BoundedCache keeps both bounds over many inserts",
+  name: "BoundedCache.set() keeps both bounds over many inserts",
   ...SANITIZE,
   fn(): void {
     const cache = new BoundedCache<number>({ maxEntries: 50, maxBytes: 1000 });

@@ -2717,7 +2717,7 @@ async function rawFields(
 
 Deno.test({
   name:
-    "Handler sends each field once, -H replacing Server, Cache-Control and the CORS fields",
+    "Handler.handle() sends each field once, -H replacing Server, Cache-Control and the CORS fields",
   ...SANITIZE,
   async fn(): Promise<void> {
     const root = await makeTree({
@@ -2818,7 +2818,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Handler emits no field that the command line neither refuses nor lets -H replace",
+    "Handler.handle() emits no field that the command line neither refuses nor lets -H replace",
   ...SANITIZE,
   async fn(): Promise<void> {
     // Every field a response may carry must be in one of the two lists, so

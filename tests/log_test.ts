@@ -161,7 +161,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "AccessLog writes buffered lines on flush()",
+  name: "AccessLog.flush() writes buffered lines",
   ...SANITIZE,
   async fn(): Promise<void> {
     const writer = new FakeWriter();
@@ -187,7 +187,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "AccessLog writes once the buffer reaches flushBytes",
+  name: "AccessLog.write() writes once the buffer reaches flushBytes",
   ...SANITIZE,
   async fn(): Promise<void> {
     const writer = new FakeWriter();
@@ -210,7 +210,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "AccessLog finishes partial writes",
+  name: "AccessLog.write() finishes partial writes",
   ...SANITIZE,
   async fn(): Promise<void> {
     const writer = new FakeWriter(7);
@@ -230,7 +230,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "AccessLog drops lines silently when the writer fails",
+  name: "AccessLog.write() drops lines silently when the writer fails",
   ...SANITIZE,
   async fn(): Promise<void> {
     let calls = 0;
@@ -264,7 +264,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "AccessLog writes buffered lines after flushInterval",
+  name: "AccessLog.write() writes buffered lines after flushInterval",
   ...SANITIZE,
   async fn(): Promise<void> {
     const writer = new FakeWriter();
@@ -281,7 +281,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "AccessLog drops lines past maxPending while its writer is stuck, and reports them once it catches up",
+    "AccessLog.write() drops lines past maxPending while its writer is stuck, and reports them once it catches up",
   ...SANITIZE,
   async fn(): Promise<void> {
     const writer = new FakeWriter();

@@ -154,7 +154,7 @@ async function slowloris(port: number, limitMs: number): Promise<Drip> {
 }
 
 Deno.test({
-  name: "Server survives a slowloris attack (header timeout)",
+  name: "Server.listen() survives a slowloris attack (header timeout)",
   ...SANITIZE,
   async fn(): Promise<void> {
     await withServer(FILES, { server: { headerTimeout: 500 } }, async (s) => {
@@ -198,7 +198,7 @@ Deno.test({
 // --- 2. slow reader ------------------------------------------------------------
 
 Deno.test({
-  name: "Server survives a client that never reads (send timeout)",
+  name: "Server.listen() survives a client that never reads (send timeout)",
   ...SANITIZE,
   async fn(): Promise<void> {
     const size = 64 * MiB;
@@ -240,7 +240,7 @@ Deno.test({
 // --- 3. many connections, the connection limit -------------------------------
 
 Deno.test({
-  name: "Server survives 5,000 idle keep-alive connections",
+  name: "Server.listen() survives 5,000 idle keep-alive connections",
   ...SANITIZE,
   async fn(): Promise<void> {
     await withServer(
@@ -279,7 +279,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Server survives connections past maxConnections (503, then serves)",
+  name:
+    "Server.listen() survives connections past maxConnections (503, then serves)",
   ...SANITIZE,
   async fn(): Promise<void> {
     await withServer(FILES, { server: { maxConnections: 50 } }, async (s) => {
@@ -587,7 +588,7 @@ async function drive(
 
 Deno.test({
   name:
-    "Server survives 20,000 mixed and aborted requests without leaking descriptors",
+    "Server.listen() survives 20,000 mixed and aborted requests without leaking descriptors",
   ...SANITIZE,
   async fn(): Promise<void> {
     const files = {
@@ -663,7 +664,7 @@ Deno.test({
 // --- 5. file-system faults -----------------------------------------------------
 
 Deno.test({
-  name: "Server survives a streamed file truncated while being sent",
+  name: "Server.listen() survives a streamed file truncated while being sent",
   ...SANITIZE,
   async fn(): Promise<void> {
     const size = 32 * MiB;
@@ -721,7 +722,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Server survives a file deleted after being served (404)",
+  name: "Server.listen() survives a file deleted after being served (404)",
   ...SANITIZE,
   async fn(): Promise<void> {
     const { errors, onError } = errorLog();
@@ -747,7 +748,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Server survives a file replaced by a rename (new content)",
+  name: "Server.listen() survives a file replaced by a rename (new content)",
   ...SANITIZE,
   async fn(): Promise<void> {
     const fresh = "the replacement, longer than before\n";
@@ -770,7 +771,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Server survives a file it may not read (403)",
+  name: "Server.listen() survives a file it may not read (403)",
   ...SANITIZE,
   async fn(): Promise<void> {
     // As root, chmod 000 denies nothing; the server then runs as a child
@@ -795,7 +796,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Server survives its root directory being removed while serving",
+  name:
+    "Server.listen() survives its root directory being removed while serving",
   ...SANITIZE,
   async fn(): Promise<void> {
     const { errors, onError } = errorLog();
@@ -946,7 +948,7 @@ async function downloadSha256(
 
 Deno.test({
   name:
-    "Server survives 20 parallel downloads of a 256 MiB file in bounded memory",
+    "Server.listen() survives 20 parallel downloads of a 256 MiB file in bounded memory",
   ...SANITIZE,
   async fn(): Promise<void> {
     const size = 256 * MiB;
@@ -1009,7 +1011,8 @@ Deno.test({
 // --- a body dripped byte by byte -------------------------------------------------
 
 Deno.test({
-  name: "Server survives a client that drips a request body (header timeout)",
+  name:
+    "Server.listen() survives a client that drips a request body (header timeout)",
   ...SANITIZE,
   async fn(): Promise<void> {
     const cases = [

@@ -532,7 +532,7 @@ const WRITE_MODES: { label: string; chunk?: number }[] = [
 
 Deno.test({
   name:
-    "Connection rejects request smuggling and never answers a hidden request",
+    "Connection.serve() rejects request smuggling and never answers a hidden request",
   ...SANITIZE,
   async fn(t): Promise<void> {
     await withTree(FILES, async (root) => {
@@ -840,7 +840,7 @@ const TRAVERSAL: TraversalCase[] = [
 const SAFE_LOCATION = /^\/[^/\\]/;
 
 Deno.test({
-  name: "Connection rejects traversal and never redirects off-site",
+  name: "Connection.serve() rejects traversal and never redirects off-site",
   ...SANITIZE,
   async fn(t): Promise<void> {
     await withTree(TRAVERSAL_FILES, async (base) => {
@@ -901,7 +901,7 @@ const SWAP_BIG = 16 * 1024 * 1024 + 4096;
 
 Deno.test({
   name:
-    "Connection never serves a file outside the root after a directory is swapped for a symlink",
+    "Connection.serve() never serves a file outside the root after a directory is swapped for a symlink",
   ...SANITIZE,
   async fn(t): Promise<void> {
     const pad = (marker: string, size: number): Uint8Array => {
@@ -1020,7 +1020,7 @@ const RANGES: RangeCase[] = [
 ];
 
 Deno.test({
-  name: "Connection rejects range amplification",
+  name: "Connection.serve() rejects range amplification",
   ...SANITIZE,
   async fn(t): Promise<void> {
     await withTree({ "r.txt": RANGE_TEXT }, async (root) => {
@@ -1150,7 +1150,7 @@ const REFLECT: ReflectCase[] = [
 ];
 
 Deno.test({
-  name: "Connection rejects reflecting request input in responses",
+  name: "Connection.serve() rejects reflecting request input in responses",
   ...SANITIZE,
   async fn(t): Promise<void> {
     await withTree(FILES, async (root) => {
@@ -1178,7 +1178,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Connection rejects markup in file names of directory listings",
+  name: "Connection.serve() rejects markup in file names of directory listings",
   ...SANITIZE,
   async fn(t): Promise<void> {
     const dir = "<svg onload=alert('zq7probe')>";

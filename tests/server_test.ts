@@ -165,7 +165,7 @@ Deno.test({
 // --- maxConnections --------------------------------------------------------
 
 Deno.test({
-  name: "Server refuses connections past maxConnections with a 503",
+  name: "Server.listen() refuses connections past maxConnections with a 503",
   ...SANITIZE,
   async fn(): Promise<void> {
     await withServer(FILES, { server: { maxConnections: 2 } }, async (s) => {
@@ -220,7 +220,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Server counts connections that end out of order and keeps serving the rest",
+    "Server.listen() counts connections that end out of order and keeps serving the rest",
   ...SANITIZE,
   async fn(): Promise<void> {
     await withServer(FILES, { server: { maxConnections: 6 } }, async (s) => {
@@ -273,7 +273,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Server times connections out by the monotonic clock, whatever steps the system clock takes",
+    "Server.listen() times connections out by the monotonic clock, whatever steps the system clock takes",
   ...SANITIZE,
   async fn(t): Promise<void> {
     const realNow = Date.now;
@@ -486,7 +486,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Server logs connections refused past maxConnections as 503 with request -",
+    "Server.listen() logs connections refused past maxConnections as 503 with request -",
   ...SANITIZE,
   async fn(): Promise<void> {
     const records: AccessRecord[] = [];

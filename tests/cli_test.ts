@@ -17,7 +17,7 @@ type Options = Parameters<typeof parseCli>[1];
 function config(args: string[], options?: Options): ServeConfig {
   const command: CliCommand = parseCli(args, options);
   assert.equal(command.kind, "serve");
-  if (command.kind !== "serve") throw new Error("unreachable");
+  if (command.kind !== "serve") throw new Error("Unreachable");
   return command.config;
 }
 

@@ -117,7 +117,7 @@ async function serveOnce(
     let port = 0;
     for (let i = 0; i < 1000 && port === 0; i++) {
       const { value, done } = await reader.read();
-      if (done) throw new Error(`stdout ended before the banner: ${text}`);
+      if (done) throw new Error(`Stdout ended before the banner: "${text}"`);
       text += value;
       const match = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(text);
       if (match) port = Number(match[1]);

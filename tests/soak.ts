@@ -54,7 +54,9 @@ function positive(
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) {
-    console.error(`soak: --${name} wants a positive integer, got "${value}"`);
+    console.error(
+      `soak: Invalid --${name} "${value}": expected a positive integer`,
+    );
     Deno.exit(2);
   }
   return n;
@@ -173,7 +175,7 @@ class Client {
       end = findHeadEnd(this.#buf);
       if (end >= 0) break;
       if (i > 10_000 || this.#buf.length > 65536) {
-        throw new AnomalyError("response head too large");
+        throw new AnomalyError("Response head too large");
       }
       if (!(await this.#fill())) {
         throw new EndedError(
@@ -183,7 +185,7 @@ class Client {
     }
     const lines = decoder.decode(this.#buf.subarray(0, end - 4)).split("\r\n");
     const match = /^HTTP\/1\.1 (\d{3}) /.exec(lines[0]);
-    if (match === null) throw new AnomalyError(`bad status line ${lines[0]}`);
+    if (match === null) throw new AnomalyError(`Bad status line "${lines[0]}"`);
     const status = Number(match[1]);
     const headers: Record<string, string> = {};
     for (const line of lines.slice(1)) {
@@ -196,7 +198,7 @@ class Client {
       status === STATUS_CODE.NotModified;
     const length = noBody ? 0 : Number(headers["content-length"] ?? NaN);
     if (!Number.isSafeInteger(length)) {
-      throw new AnomalyError(`no Content-Length on ${status}`);
+      throw new AnomalyError(`No Content-Length on a ${status}`);
     }
     const keep = length <= 65536;
     const body = new Uint8Array(keep ? length : 0);
@@ -215,7 +217,7 @@ class Client {
         n = null;
       }
       if (n === null) {
-        throw new EndedError(`ended after ${got} of ${length} body bytes`);
+        throw new EndedError(`Ended after ${got} of ${length} body bytes`);
       }
       got += n;
     }
@@ -373,7 +375,9 @@ let midLastModified = "";
 
 function expect(res: Response, status: number, what: string): void {
   if (res.status !== status) {
-    anomaly(`${what}: expected ${status}, got ${res.status}`);
+    anomaly(
+      `Unexpected status ${res.status} for "${what}": expected ${status}`,
+    );
   }
 }
 
@@ -390,7 +394,9 @@ const VALID: Valid[] = [
     request: () => get("/small.txt"),
     status: STATUS_CODE.OK,
     check: (r) => {
-      if (decoder.decode(r.body) !== SMALL) anomaly("small.txt content");
+      if (decoder.decode(r.body) !== SMALL) {
+        anomaly('Wrong content of "small.txt"');
+      }
     },
   },
   { request: () => get("/"), status: STATUS_CODE.OK },
@@ -404,7 +410,9 @@ const VALID: Valid[] = [
     request: () => get("/mid.bin"),
     status: STATUS_CODE.OK,
     check: (r) => {
-      if (r.length !== MID_SIZE) anomaly(`mid.bin length ${r.length}`);
+      if (r.length !== MID_SIZE) {
+        anomaly(`Wrong length of "mid.bin": ${r.length}`);
+      }
     },
   },
   {
@@ -419,7 +427,7 @@ const VALID: Valid[] = [
     request: () => get("/mid.bin", "Range: bytes=0-1023\r\n"),
     status: STATUS_CODE.PartialContent,
     check: (r) => {
-      if (r.length !== 1024) anomaly(`range length ${r.length}`);
+      if (r.length !== 1024) anomaly(`Wrong range length: ${r.length}`);
     },
   },
   {
@@ -534,7 +542,9 @@ async function bigDownload(port: number): Promise<void> {
     await client.write(get("/big.bin"));
     const res = await client.read();
     expect(res, STATUS_CODE.OK, "big.bin");
-    if (res.length !== BIG_SIZE) anomaly(`big.bin length ${res.length}`);
+    if (res.length !== BIG_SIZE) {
+      anomaly(`Wrong length of "big.bin": ${res.length}`);
+    }
   } finally {
     client.close();
   }
@@ -565,14 +575,14 @@ async function invalid(port: number, random: () => number): Promise<void> {
     const res = await client.read();
     if (res.status < STATUS_CODE.BadRequest) {
       anomaly(
-        `invalid request answered ${res.status}: ${request.slice(0, 50)}`,
+        `Invalid request answered ${res.status}: "${request.slice(0, 50)}"`,
       );
     }
     if (res.body.length > 0 && decoder.decode(res.body).includes("SECRET")) {
-      anomaly("smuggled request served");
+      anomaly("Smuggled request served");
     }
     if (!(await client.endsWithin(5000))) {
-      anomaly(`not closed after ${res.status}: ${request.slice(0, 50)}`);
+      anomaly(`Not closed after ${res.status}: "${request.slice(0, 50)}"`);
     }
   } finally {
     client.close();
@@ -623,7 +633,7 @@ async function halfClose(port: number, random: () => number): Promise<void> {
     await client.conn.closeWrite();
     const res = await client.read({ head: v.head });
     expect(res, v.status, "half-closed");
-    if (!(await client.endsWithin(5000))) anomaly("half-close not closed");
+    if (!(await client.endsWithin(5000))) anomaly("Half-close not closed");
   } finally {
     client.close();
   }
@@ -662,7 +672,7 @@ async function slowloris(port: number): Promise<void> {
       await sleep(100);
     }
     if (await closed) count("slowloris cut by server");
-    else anomaly("slowloris not cut by the header timeout");
+    else anomaly("Slowloris not cut by the header timeout");
   } finally {
     client.close();
   }

@@ -627,7 +627,7 @@ async function closedByServer(
   try {
     const probe = await reader.read();
     if (probe.status !== STATUS_CODE.NoContent) {
-      throw new Error(`Unexpected extra response: ${probe.statusLine}`);
+      throw new Error(`Unexpected extra response "${probe.statusLine}"`);
     }
     return false;
   } catch (error) {

@@ -103,6 +103,43 @@ export interface Reply {
   length: number;
   /** Close the connection after this reply. */
   close: boolean;
+  /** Counts this reply's send while it holds an in-memory body that others may share (null: nothing to count). */
+  pin: Pin | null;
+}
+
+/**
+ * Bytes of in-memory bodies (file contents, compressed copies, listing
+ * pages) that responses being sent hold, each body counted once however
+ * many send it. A body dropped from the cache lives on while a client that
+ * stops reading holds its response: without this count, such clients would
+ * make the server read the file again for each of them.
+ */
+export interface HeldBytes {
+  /** The bytes held now. */
+  bytes: number;
+}
+
+/** Counts the sends in progress of one in-memory body against a {@linkcode HeldBytes}. */
+export class Pin {
+  #size: number;
+  #held: HeldBytes;
+  #sends = 0;
+
+  /** A pin for a body of `size` bytes, counted in `held`. */
+  constructor(size: number, held: HeldBytes) {
+    this.#size = size;
+    this.#held = held;
+  }
+
+  /** A send of the body starts: its bytes count while any send is in progress. */
+  hold(): void {
+    if (this.#sends++ === 0) this.#held.bytes += this.#size;
+  }
+
+  /** A send of the body ended (sent whole or cut off). */
+  release(): void {
+    if (--this.#sends === 0) this.#held.bytes -= this.#size;
+  }
 }
 
 /** Defaults of {@linkcode HandlerOptions}. */
@@ -177,6 +214,8 @@ interface Variant {
   fields: string;
   /** The contents when small enough to keep in memory. */
   body?: Uint8Array;
+  /** Counts the sends of `body` when it goes out apart from the head (over `COMBINE_LIMIT`). */
+  pin?: Pin;
   /** Header lines of a 304 of this variant (its validators and `Vary`). */
   notModified: string;
   /**
@@ -184,6 +223,12 @@ interface Variant {
    * changes: 200 keep-alive, 200 close, 304 keep-alive, 304 close.
    */
   ready: (Ready | undefined)[];
+}
+
+/** A compressed copy, and the pin its replies share. */
+interface Compressed {
+  bytes: Uint8Array;
+  pin: Pin | undefined;
 }
 
 /** A reply shared by every request of one second (only `Date` would differ). */
@@ -237,7 +282,7 @@ function replyOf(
   close: boolean,
   length = 0,
 ): Reply {
-  return { status, head, parts: [], file: null, length, close };
+  return { status, head, parts: [], file: null, length, close, pin: null };
 }
 
 function hasExtension(segments: readonly string[]): boolean {
@@ -256,10 +301,10 @@ export class Handler {
   #options: HandlerOptions;
   #pages: Map<StatusCode, Uint8Array>;
   #entries: BoundedCache<Entry>;
-  #compressed: BoundedCache<Uint8Array>;
+  #compressed: BoundedCache<Compressed>;
   #pending = new Map<string, Promise<Entry>>();
   /** Compressions in progress, by the key of `#compressed`. */
-  #compressing = new Map<string, Promise<Uint8Array | undefined>>();
+  #compressing = new Map<string, Promise<Compressed | undefined>>();
   #readyErrors = new Map<StatusCode, Ready>();
   #rootGone = false;
   /** When the root was last resolved again, and that check while it runs. */
@@ -269,9 +314,13 @@ export class Handler {
   #rootGeneration = 0;
   #freshness: number;
   #maxCachedFile: number;
-  /** Bytes of file contents being read now, and the most allowed at once. */
+  /**
+   * Bytes of file contents being read now, and the most allowed at once
+   * together with the bodies that responses being sent hold (`#held`).
+   */
   #loading = 0;
   #maxLoading: number;
+  #held: HeldBytes = { bytes: 0 };
   /** Header lines added to every response: CORS and `-H`. */
   #common: string;
   /** The `Server` value (`-H` may replace it). */
@@ -368,6 +417,23 @@ export class Handler {
       bytes: this.#entries.bytes,
       compressed: this.#compressed.bytes,
     };
+  }
+
+  /** Bytes of in-memory bodies that responses being sent hold now (see {@linkcode HeldBytes}). */
+  get held(): number {
+    return this.#held.bytes;
+  }
+
+  /** True when a body of `size` bytes may be read into memory now: what is being read and what responses hold leave room for it. */
+  #mayLoad(size: number): boolean {
+    return this.#loading + this.#held.bytes + size <= this.#maxLoading;
+  }
+
+  /** A pin for `body` when it goes out apart from its head. */
+  #pinFor(body: Uint8Array): Pin | undefined {
+    return body.length > COMBINE_LIMIT
+      ? new Pin(body.length, this.#held)
+      : undefined;
   }
 
   /** A reply carrying the error page of `status`. */
@@ -487,7 +553,10 @@ export class Handler {
         close,
         body.length,
       );
-      if (!combine) reply.parts = [body];
+      if (!combine) {
+        reply.parts = [body];
+        reply.pin = variant.pin ?? null;
+      }
     }
     variant.ready[index] = { second, reply };
     return reply;
@@ -676,6 +745,7 @@ export class Handler {
       reply.parts.push({ start: 0, end: size });
     } else if (body !== undefined && body.length > COMBINE_LIMIT) {
       reply.parts.push(body);
+      reply.pin = variant.pin ?? null;
     }
     return reply;
   }
@@ -744,7 +814,7 @@ export class Handler {
   async #compress(
     variant: Variant,
     coding: ContentCoding,
-  ): Promise<Uint8Array | undefined> {
+  ): Promise<Compressed | undefined> {
     // Keyed by the file's stamp, so that every path to the file, and every
     // request for a path that is not held (longer than MAX_CACHED_PATH),
     // shares one copy; a change that keeps the size and mtime changes the
@@ -773,11 +843,11 @@ export class Handler {
     variant: Variant,
     coding: ContentCoding,
     key: string,
-  ): Promise<Uint8Array | undefined> {
+  ): Promise<Compressed | undefined> {
     let source = variant.body;
     if (source === undefined) {
       const size = variant.found.size;
-      if (this.#loading + size > this.#maxLoading) return undefined;
+      if (!this.#mayLoad(size)) return undefined;
       this.#loading += size;
       try {
         const read = await this.#resolver.read(variant.found);
@@ -789,8 +859,9 @@ export class Handler {
       }
     }
     const bytes = await compress(source, coding);
-    this.#compressed.set(key, bytes, { bytes: bytes.length });
-    return bytes;
+    const made = { bytes, pin: this.#pinFor(bytes) };
+    this.#compressed.set(key, made, { bytes: bytes.length });
+    return made;
   }
 
   /** The entry's file compressed in `coding` on the fly, kept on the entry; undefined when it cannot be read. */
@@ -802,11 +873,12 @@ export class Handler {
     const made = entry.compressed[coding];
     if (made !== undefined) return made;
     const identity = entry.identity!;
-    const bytes = await this.#compress(identity, coding);
-    if (bytes === undefined) return undefined;
+    const copy = await this.#compress(identity, coding);
+    if (copy === undefined) return undefined;
     const variant = {
       ...this.#variant(identity.found, coding, true),
-      body: bytes,
+      body: copy.bytes,
+      pin: copy.pin,
     };
     entry.compressed[coding] = variant;
     // Account it (and the ready replies it may get) while the entry is held.
@@ -978,7 +1050,7 @@ export class Handler {
     const remade = this.#variant(old.found, coding, options.varies);
     return old.body === undefined
       ? remade
-      : { ...remade, body: old.body, version: old.version };
+      : { ...remade, body: old.body, pin: old.pin, version: old.version };
   }
 
   /**
@@ -993,10 +1065,7 @@ export class Handler {
   ): Promise<Variant> {
     const { varies, keep } = options;
     const size = found.size;
-    if (
-      !keep || size > this.#maxCachedFile ||
-      this.#loading + size > this.#maxLoading
-    ) {
+    if (!keep || size > this.#maxCachedFile || !this.#mayLoad(size)) {
       return this.#variant(found, coding, varies);
     }
     this.#loading += size;
@@ -1009,6 +1078,7 @@ export class Handler {
     if (!("bytes" in read)) return this.#variant(found, coding, varies);
     const variant = this.#variant(stamped(found, read), coding, varies);
     variant.body = read.bytes;
+    variant.pin = this.#pinFor(read.bytes);
     variant.racy = changedLately(read);
     return variant;
   }
@@ -1098,6 +1168,7 @@ export class Handler {
     }
     reply.parts = parts;
     reply.file = file;
+    if (body !== undefined) reply.pin = variant.pin ?? null;
     return reply;
   }
 

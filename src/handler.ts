@@ -26,6 +26,7 @@ import { encodePath, type SanitizedTarget, sanitizeTarget } from "./target.ts";
 import {
   type FileStamp,
   type FoundFile,
+  type ListedEntry,
   type OpenFile,
   readFileOnce,
   type Resolution,
@@ -231,6 +232,19 @@ interface Compressed {
   pin: Pin | undefined;
 }
 
+/** A listing being read (see `Handler.#listings`), and the pages made from it. */
+interface Listing {
+  entries: Promise<ListedEntry[]>;
+  html?: Page;
+  json?: Page;
+}
+
+/** A listing page, and the pin its replies share. */
+interface Page {
+  bytes: Uint8Array;
+  pin: Pin | null;
+}
+
 /** A reply shared by every request of one second (only `Date` would differ). */
 interface Ready {
   second: number;
@@ -321,6 +335,8 @@ export class Handler {
   #loading = 0;
   #maxLoading: number;
   #held: HeldBytes = { bytes: 0 };
+  /** Listings being read, by directory and the path shown: the requests that come meanwhile share the one reading and its pages. */
+  #listings = new Map<string, Listing>();
   /** Header lines added to every response: CORS and `-H`. */
   #common: string;
   /** The `Server` value (`-H` may replace it). */
@@ -1192,16 +1208,38 @@ export class Handler {
     });
   }
 
-  /** A directory listing, as HTML or (for `Accept: application/json`) JSON. */
+  /**
+   * A directory listing, as HTML or (for `Accept: application/json`) JSON.
+   * Requests for one directory while it is read share the reading and the
+   * page; a new reading waits (503) while responses hold more in-memory
+   * bodies than the cache size (a page of a large directory is megabytes).
+   */
   async #listing(
     head: RequestHead,
     target: SanitizedTarget,
     directory: string,
   ): Promise<Reply> {
     const close = !head.keepAlive;
+    const path = encodePathForDisplay(target);
+    const key = `${directory}\0${path}`;
+    let listing = this.#listings.get(key);
+    if (listing === undefined) {
+      if (!this.#mayLoad(0)) {
+        return this.error(STATUS_CODE.ServiceUnavailable, {
+          head,
+          fields: "Retry-After: 1\r\n",
+        });
+      }
+      const started: Listing = { entries: this.#resolver.list(directory) };
+      this.#listings.set(key, started);
+      started.entries.finally(() => {
+        if (this.#listings.get(key) === started) this.#listings.delete(key);
+      }).catch(() => {});
+      listing = started;
+    }
     let entries;
     try {
-      entries = await this.#resolver.list(directory);
+      entries = await listing.entries;
     } catch {
       return this.error(STATUS_CODE.Forbidden, { head });
     }
@@ -1220,27 +1258,38 @@ export class Handler {
       });
       return replyOf(STATUS_CODE.NotModified, bytes, close);
     }
-    const path = encodePathForDisplay(target);
     const json = head.fields.accept?.includes("application/json") &&
       !head.fields.accept.includes("text/html");
-    const text = json
-      ? renderListingJson(path, entries)
-      : renderListingHtml(path, entries);
-    const page = new TextEncoder().encode(text);
+    const page = json
+      ? listing.json ??= this.#page(renderListingJson(path, entries))
+      : listing.html ??= this.#page(renderListingHtml(path, entries));
     const type = json ? "application/json" : "text/html; charset=utf-8";
     const isHead = head.method === "HEAD";
+    const length = page.bytes.length;
+    const apart = page.pin !== null;
     const bytes = encodeResponse(
       STATUS_CODE.OK,
       `Content-Type: ${type}\r\n${fields}`,
       {
         server: this.#server,
-        body: isHead ? undefined : page,
-        contentLength: page.length,
+        body: isHead || apart ? undefined : page.bytes,
+        contentLength: length,
         close,
         keepAlive: !close && head.minor === 0,
       },
     );
-    return replyOf(STATUS_CODE.OK, bytes, close, isHead ? 0 : page.length);
+    const reply = replyOf(STATUS_CODE.OK, bytes, close, isHead ? 0 : length);
+    if (!isHead && apart) {
+      reply.parts = [page.bytes];
+      reply.pin = page.pin;
+    }
+    return reply;
+  }
+
+  /** A listing page's bytes, with a pin when they go out apart from the head. */
+  #page(text: string): Page {
+    const bytes = new TextEncoder().encode(text);
+    return { bytes, pin: this.#pinFor(bytes) ?? null };
   }
 }
 

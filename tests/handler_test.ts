@@ -2930,3 +2930,34 @@ Deno.test({
     assert.equal(s.handler.held, 0, "nothing held once the clients left");
   },
 });
+
+Deno.test({
+  name:
+    "Handler.handle() reads a directory once for the listing requests that arrive while it is read, and shares the page",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // A page over 64 KiB goes out apart from its head: one copy for all.
+    const files: Files = {};
+    for (let i = 0; i < 1000; i++) {
+      files[`dir/file-${String(i).padStart(4, "0")}-${"x".repeat(40)}.txt`] =
+        "";
+    }
+    await withTree(files, async (root) => {
+      const handler = await Handler.create(root, { dirListing: true });
+      const parsed = parseRequestHead(utf8(getRequest("/dir/")));
+      assert.equal(parsed.kind, "complete");
+      const replies = await Promise.all(
+        [0, 1, 2].map(() => handler.handle(parsed.head)),
+      );
+      for (const [i, reply] of replies.entries()) {
+        assert.equal(reply.status, STATUS_CODE.OK, `reply ${i}`);
+        assert.equal(reply.parts.length, 1, `reply ${i}: the page apart`);
+        assert.ok(reply.pin !== null, `reply ${i}: its page counted`);
+      }
+      assert.equal(replies[1].parts[0], replies[0].parts[0], "one page");
+      assert.equal(replies[2].parts[0], replies[0].parts[0], "one page");
+      const page = decoder.decode(replies[0].parts[0] as Uint8Array);
+      assert.equal(page.match(/<tr><td><a href="file-/g)?.length, 1000);
+    });
+  },
+});

@@ -391,7 +391,7 @@ export class Connection {
           reply = await answer;
         } else reply = answer;
         if (!reply.close && !this.#noDelay) this.#setNoDelay();
-        if (reply.file === null) this.#queueReply(reply);
+        if (reply.file === null && reply.pin === null) this.#queueReply(reply);
         else await this.#sendFile(reply, head);
         if (this.#options.log !== undefined) {
           this.#record(requestLine(head), reply.status, reply.length);
@@ -531,7 +531,7 @@ export class Connection {
     );
   }
 
-  /** Streams a reply with file parts; a response cut off (the client left, the shutdown grace ended, the file failed) is logged with the body bytes sent. */
+  /** Streams a reply with file parts (or writes one that holds a shared body); a response cut off (the client left, the shutdown grace ended, the file failed) is logged with the body bytes sent. */
   async #sendFile(reply: Reply, head: RequestHead): Promise<void> {
     const end = this.#sent + this.#pendingBytes + reply.head.length +
       reply.length;
@@ -594,10 +594,16 @@ export class Connection {
     for (const part of reply.parts) this.#queue(part as Uint8Array);
   }
 
-  /** Queues a reply; streams its file parts (flushing what is queued first). */
+  /**
+   * Queues a reply; streams its file parts (flushing what is queued first).
+   * A reply that holds a shared in-memory body (its `pin`) is written before
+   * this returns, its body counted as held meanwhile.
+   */
   async #send(reply: Reply, head?: RequestHead): Promise<void> {
     this.#queue(reply.head);
     const file = reply.file;
+    const pin = reply.pin;
+    pin?.hold();
     try {
       for (const part of reply.parts) {
         if (part instanceof Uint8Array) {
@@ -607,7 +613,9 @@ export class Connection {
         await this.#flush();
         await this.#stream(file!, part, head);
       }
+      if (pin !== null) await this.#flush();
     } finally {
+      pin?.release();
       file?.close();
     }
   }

@@ -26,6 +26,7 @@ import { encodePath, type SanitizedTarget, sanitizeTarget } from "./target.ts";
 import {
   type FileStamp,
   type FoundFile,
+  type ListedEntry,
   type OpenFile,
   readFileOnce,
   type Resolution,
@@ -103,6 +104,43 @@ export interface Reply {
   length: number;
   /** Close the connection after this reply. */
   close: boolean;
+  /** Counts this reply's send while it holds an in-memory body that others may share (null: nothing to count). */
+  pin: Pin | null;
+}
+
+/**
+ * Bytes of in-memory bodies (file contents, compressed copies, listing
+ * pages) that responses being sent hold, each body counted once however
+ * many send it. A body dropped from the cache lives on while a client that
+ * stops reading holds its response: without this count, such clients would
+ * make the server read the file again for each of them.
+ */
+export interface HeldBytes {
+  /** The bytes held now. */
+  bytes: number;
+}
+
+/** Counts the sends in progress of one in-memory body against a {@linkcode HeldBytes}. */
+export class Pin {
+  #size: number;
+  #held: HeldBytes;
+  #sends = 0;
+
+  /** A pin for a body of `size` bytes, counted in `held`. */
+  constructor(size: number, held: HeldBytes) {
+    this.#size = size;
+    this.#held = held;
+  }
+
+  /** A send of the body starts: its bytes count while any send is in progress. */
+  hold(): void {
+    if (this.#sends++ === 0) this.#held.bytes += this.#size;
+  }
+
+  /** A send of the body ended (sent whole or cut off). */
+  release(): void {
+    if (--this.#sends === 0) this.#held.bytes -= this.#size;
+  }
 }
 
 /** Defaults of {@linkcode HandlerOptions}. */
@@ -177,6 +215,8 @@ interface Variant {
   fields: string;
   /** The contents when small enough to keep in memory. */
   body?: Uint8Array;
+  /** Counts the sends of `body` when it goes out apart from the head (over `COMBINE_LIMIT`). */
+  pin?: Pin;
   /** Header lines of a 304 of this variant (its validators and `Vary`). */
   notModified: string;
   /**
@@ -184,6 +224,25 @@ interface Variant {
    * changes: 200 keep-alive, 200 close, 304 keep-alive, 304 close.
    */
   ready: (Ready | undefined)[];
+}
+
+/** A compressed copy, and the pin its replies share. */
+interface Compressed {
+  bytes: Uint8Array;
+  pin: Pin | undefined;
+}
+
+/** A listing being read (see `Handler.#listings`), and the pages made from it. */
+interface Listing {
+  entries: Promise<ListedEntry[]>;
+  html?: Page;
+  json?: Page;
+}
+
+/** A listing page, and the pin its replies share. */
+interface Page {
+  bytes: Uint8Array;
+  pin: Pin | null;
 }
 
 /** A reply shared by every request of one second (only `Date` would differ). */
@@ -237,7 +296,7 @@ function replyOf(
   close: boolean,
   length = 0,
 ): Reply {
-  return { status, head, parts: [], file: null, length, close };
+  return { status, head, parts: [], file: null, length, close, pin: null };
 }
 
 function hasExtension(segments: readonly string[]): boolean {
@@ -256,10 +315,10 @@ export class Handler {
   #options: HandlerOptions;
   #pages: Map<StatusCode, Uint8Array>;
   #entries: BoundedCache<Entry>;
-  #compressed: BoundedCache<Uint8Array>;
+  #compressed: BoundedCache<Compressed>;
   #pending = new Map<string, Promise<Entry>>();
   /** Compressions in progress, by the key of `#compressed`. */
-  #compressing = new Map<string, Promise<Uint8Array | undefined>>();
+  #compressing = new Map<string, Promise<Compressed | undefined>>();
   #readyErrors = new Map<StatusCode, Ready>();
   #rootGone = false;
   /** When the root was last resolved again, and that check while it runs. */
@@ -269,9 +328,15 @@ export class Handler {
   #rootGeneration = 0;
   #freshness: number;
   #maxCachedFile: number;
-  /** Bytes of file contents being read now, and the most allowed at once. */
+  /**
+   * Bytes of file contents being read now, and the most allowed at once
+   * together with the bodies that responses being sent hold (`#held`).
+   */
   #loading = 0;
   #maxLoading: number;
+  #held: HeldBytes = { bytes: 0 };
+  /** Listings being read, by directory and the path shown: the requests that come meanwhile share the one reading and its pages. */
+  #listings = new Map<string, Listing>();
   /** Header lines added to every response: CORS and `-H`. */
   #common: string;
   /** The `Server` value (`-H` may replace it). */
@@ -368,6 +433,23 @@ export class Handler {
       bytes: this.#entries.bytes,
       compressed: this.#compressed.bytes,
     };
+  }
+
+  /** Bytes of in-memory bodies that responses being sent hold now (see {@linkcode HeldBytes}). */
+  get held(): number {
+    return this.#held.bytes;
+  }
+
+  /** True when a body of `size` bytes may be read into memory now: what is being read and what responses hold leave room for it. */
+  #mayLoad(size: number): boolean {
+    return this.#loading + this.#held.bytes + size <= this.#maxLoading;
+  }
+
+  /** A pin for `body` when it goes out apart from its head. */
+  #pinFor(body: Uint8Array): Pin | undefined {
+    return body.length > COMBINE_LIMIT
+      ? new Pin(body.length, this.#held)
+      : undefined;
   }
 
   /** A reply carrying the error page of `status`. */
@@ -487,7 +569,10 @@ export class Handler {
         close,
         body.length,
       );
-      if (!combine) reply.parts = [body];
+      if (!combine) {
+        reply.parts = [body];
+        reply.pin = variant.pin ?? null;
+      }
     }
     variant.ready[index] = { second, reply };
     return reply;
@@ -676,6 +761,7 @@ export class Handler {
       reply.parts.push({ start: 0, end: size });
     } else if (body !== undefined && body.length > COMBINE_LIMIT) {
       reply.parts.push(body);
+      reply.pin = variant.pin ?? null;
     }
     return reply;
   }
@@ -744,7 +830,7 @@ export class Handler {
   async #compress(
     variant: Variant,
     coding: ContentCoding,
-  ): Promise<Uint8Array | undefined> {
+  ): Promise<Compressed | undefined> {
     // Keyed by the file's stamp, so that every path to the file, and every
     // request for a path that is not held (longer than MAX_CACHED_PATH),
     // shares one copy; a change that keeps the size and mtime changes the
@@ -773,11 +859,11 @@ export class Handler {
     variant: Variant,
     coding: ContentCoding,
     key: string,
-  ): Promise<Uint8Array | undefined> {
+  ): Promise<Compressed | undefined> {
     let source = variant.body;
     if (source === undefined) {
       const size = variant.found.size;
-      if (this.#loading + size > this.#maxLoading) return undefined;
+      if (!this.#mayLoad(size)) return undefined;
       this.#loading += size;
       try {
         const read = await this.#resolver.read(variant.found);
@@ -789,8 +875,9 @@ export class Handler {
       }
     }
     const bytes = await compress(source, coding);
-    this.#compressed.set(key, bytes, { bytes: bytes.length });
-    return bytes;
+    const made = { bytes, pin: this.#pinFor(bytes) };
+    this.#compressed.set(key, made, { bytes: bytes.length });
+    return made;
   }
 
   /** The entry's file compressed in `coding` on the fly, kept on the entry; undefined when it cannot be read. */
@@ -802,11 +889,12 @@ export class Handler {
     const made = entry.compressed[coding];
     if (made !== undefined) return made;
     const identity = entry.identity!;
-    const bytes = await this.#compress(identity, coding);
-    if (bytes === undefined) return undefined;
+    const copy = await this.#compress(identity, coding);
+    if (copy === undefined) return undefined;
     const variant = {
       ...this.#variant(identity.found, coding, true),
-      body: bytes,
+      body: copy.bytes,
+      pin: copy.pin,
     };
     entry.compressed[coding] = variant;
     // Account it (and the ready replies it may get) while the entry is held.
@@ -978,7 +1066,7 @@ export class Handler {
     const remade = this.#variant(old.found, coding, options.varies);
     return old.body === undefined
       ? remade
-      : { ...remade, body: old.body, version: old.version };
+      : { ...remade, body: old.body, pin: old.pin, version: old.version };
   }
 
   /**
@@ -993,10 +1081,7 @@ export class Handler {
   ): Promise<Variant> {
     const { varies, keep } = options;
     const size = found.size;
-    if (
-      !keep || size > this.#maxCachedFile ||
-      this.#loading + size > this.#maxLoading
-    ) {
+    if (!keep || size > this.#maxCachedFile || !this.#mayLoad(size)) {
       return this.#variant(found, coding, varies);
     }
     this.#loading += size;
@@ -1009,6 +1094,7 @@ export class Handler {
     if (!("bytes" in read)) return this.#variant(found, coding, varies);
     const variant = this.#variant(stamped(found, read), coding, varies);
     variant.body = read.bytes;
+    variant.pin = this.#pinFor(read.bytes);
     variant.racy = changedLately(read);
     return variant;
   }
@@ -1098,6 +1184,7 @@ export class Handler {
     }
     reply.parts = parts;
     reply.file = file;
+    if (body !== undefined) reply.pin = variant.pin ?? null;
     return reply;
   }
 
@@ -1121,16 +1208,38 @@ export class Handler {
     });
   }
 
-  /** A directory listing, as HTML or (for `Accept: application/json`) JSON. */
+  /**
+   * A directory listing, as HTML or (for `Accept: application/json`) JSON.
+   * Requests for one directory while it is read share the reading and the
+   * page; a new reading waits (503) while responses hold more in-memory
+   * bodies than the cache size (a page of a large directory is megabytes).
+   */
   async #listing(
     head: RequestHead,
     target: SanitizedTarget,
     directory: string,
   ): Promise<Reply> {
     const close = !head.keepAlive;
+    const path = encodePathForDisplay(target);
+    const key = `${directory}\0${path}`;
+    let listing = this.#listings.get(key);
+    if (listing === undefined) {
+      if (!this.#mayLoad(0)) {
+        return this.error(STATUS_CODE.ServiceUnavailable, {
+          head,
+          fields: "Retry-After: 1\r\n",
+        });
+      }
+      const started: Listing = { entries: this.#resolver.list(directory) };
+      this.#listings.set(key, started);
+      started.entries.finally(() => {
+        if (this.#listings.get(key) === started) this.#listings.delete(key);
+      }).catch(() => {});
+      listing = started;
+    }
     let entries;
     try {
-      entries = await this.#resolver.list(directory);
+      entries = await listing.entries;
     } catch {
       return this.error(STATUS_CODE.Forbidden, { head });
     }
@@ -1149,27 +1258,38 @@ export class Handler {
       });
       return replyOf(STATUS_CODE.NotModified, bytes, close);
     }
-    const path = encodePathForDisplay(target);
     const json = head.fields.accept?.includes("application/json") &&
       !head.fields.accept.includes("text/html");
-    const text = json
-      ? renderListingJson(path, entries)
-      : renderListingHtml(path, entries);
-    const page = new TextEncoder().encode(text);
+    const page = json
+      ? listing.json ??= this.#page(renderListingJson(path, entries))
+      : listing.html ??= this.#page(renderListingHtml(path, entries));
     const type = json ? "application/json" : "text/html; charset=utf-8";
     const isHead = head.method === "HEAD";
+    const length = page.bytes.length;
+    const apart = page.pin !== null;
     const bytes = encodeResponse(
       STATUS_CODE.OK,
       `Content-Type: ${type}\r\n${fields}`,
       {
         server: this.#server,
-        body: isHead ? undefined : page,
-        contentLength: page.length,
+        body: isHead || apart ? undefined : page.bytes,
+        contentLength: length,
         close,
         keepAlive: !close && head.minor === 0,
       },
     );
-    return replyOf(STATUS_CODE.OK, bytes, close, isHead ? 0 : page.length);
+    const reply = replyOf(STATUS_CODE.OK, bytes, close, isHead ? 0 : length);
+    if (!isHead && apart) {
+      reply.parts = [page.bytes];
+      reply.pin = page.pin;
+    }
+    return reply;
+  }
+
+  /** A listing page's bytes, with a pin when they go out apart from the head. */
+  #page(text: string): Page {
+    const bytes = new TextEncoder().encode(text);
+    return { bytes, pin: this.#pinFor(bytes) ?? null };
   }
 }
 

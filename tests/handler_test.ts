@@ -22,7 +22,9 @@ import {
 import { parseRequestHead } from "../src/http/request_parser.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
 import {
+  closeQuietly,
   concatBytes,
+  connect,
   exchange,
   findHeadEnd,
   get as getRequest,
@@ -30,10 +32,12 @@ import {
   makeTree,
   procText,
   type RawResponse,
+  readHead,
   SANITIZE,
   startServer,
   until,
   withTree,
+  writeAll,
 } from "./test_util.ts";
 
 // ---------------------------------------------------------------------------
@@ -2869,5 +2873,91 @@ Deno.test({
       await server.close();
       await Deno.remove(root, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() reads no more into memory than the cache size while clients that stop reading hold bodies it dropped",
+  ignore: Deno.build.os !== "linux",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // Eight 6 MiB files (more than the socket buffers take), a 12 MiB cache:
+    // each client asks for another file and reads only the head. Its
+    // response holds the body: one read again for each of them would grow
+    // without bound, so past the cache size the files are streamed from
+    // disk (an open descriptor each), not read.
+    const count = 8;
+    const size = 6 * 1024 * 1024;
+    const cacheSize = 12 * 1024 * 1024;
+    const files: Files = {};
+    for (let i = 0; i < count; i++) {
+      files[`f${i}.bin`] = new Uint8Array(size).fill(i);
+    }
+    const root = await makeTree(files);
+    const s = await startServer(root, { handler: { cacheSize } });
+    const clients: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const conn = await connect(s.port);
+        clients.push(conn);
+        await writeAll(conn, utf8(getRequest(`/f${i}.bin`)));
+        const head = await readHead(conn);
+        assert.equal(head.status, STATUS_CODE.OK, `/f${i}.bin`);
+      }
+      assert.ok(
+        s.handler.held <= cacheSize,
+        `held ${s.handler.held} bytes, at most ${cacheSize}`,
+      );
+      // The responses streamed hold a descriptor of a file under the root.
+      // (ls reads /proc for us: Deno wants --allow-all for it.)
+      const fds = await new Deno.Command("ls", {
+        args: ["-l", `/proc/${Deno.pid}/fd`],
+        stdin: "null",
+        stderr: "null",
+      }).output();
+      const streamed = decoder.decode(fds.stdout).split("\n")
+        .filter((line) => line.includes(root)).length;
+      assert.ok(
+        streamed >= count - cacheSize / size,
+        `${streamed} responses streamed, ${count - streamed} from memory`,
+      );
+    } finally {
+      for (const conn of clients) closeQuietly(conn);
+      await s.close();
+      await Deno.remove(root, { recursive: true });
+    }
+    assert.equal(s.handler.held, 0, "nothing held once the clients left");
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() reads a directory once for the listing requests that arrive while it is read, and shares the page",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // A page over 64 KiB goes out apart from its head: one copy for all.
+    const files: Files = {};
+    for (let i = 0; i < 1000; i++) {
+      files[`dir/file-${String(i).padStart(4, "0")}-${"x".repeat(40)}.txt`] =
+        "";
+    }
+    await withTree(files, async (root) => {
+      const handler = await Handler.create(root, { dirListing: true });
+      const parsed = parseRequestHead(utf8(getRequest("/dir/")));
+      assert.equal(parsed.kind, "complete");
+      const replies = await Promise.all(
+        [0, 1, 2].map(() => handler.handle(parsed.head)),
+      );
+      for (const [i, reply] of replies.entries()) {
+        assert.equal(reply.status, STATUS_CODE.OK, `reply ${i}`);
+        assert.equal(reply.parts.length, 1, `reply ${i}: the page apart`);
+        assert.ok(reply.pin !== null, `reply ${i}: its page counted`);
+      }
+      assert.equal(replies[1].parts[0], replies[0].parts[0], "one page");
+      assert.equal(replies[2].parts[0], replies[0].parts[0], "one page");
+      const page = decoder.decode(replies[0].parts[0] as Uint8Array);
+      assert.equal(page.match(/<tr><td><a href="file-/g)?.length, 1000);
+    });
   },
 });

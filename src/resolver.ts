@@ -410,7 +410,7 @@ export class Resolver {
   async list(directory: string): Promise<ListedEntry[]> {
     const names = new Set<string>();
     for await (const e of Deno.readDir(directory)) names.add(e.name);
-    const out: ListedEntry[] = [];
+    const candidates: string[] = [];
     for (const name of names) {
       if (!this.#dotfiles && name.charCodeAt(0) === 0x2e) continue;
       // No request can name it (control characters are 400): no dead link.
@@ -422,22 +422,46 @@ export class Resolver {
           names.has(name.slice(0, -CODING_SUFFIX[c].length))
         )
       ) continue;
-      const real = await this.#real(posix.join(directory, name));
-      if (typeof real !== "string") continue;
-      try {
-        const info = await Deno.stat(real);
-        if (!info.isFile && !info.isDirectory) continue;
-        out.push({
-          name,
-          directory: info.isDirectory,
-          size: info.size,
-          mtime: info.mtime?.getTime() ?? 0,
-        });
-      } catch {
-        // vanished while listing
-      }
+      candidates.push(name);
     }
-    return out;
+    // Each entry costs two calls on the blocking thread pool (its real path,
+    // its stat): made a few at a time, not one after the other (50,000
+    // entries took 11 s in sequence).
+    const found: (ListedEntry | undefined)[] = new Array(candidates.length);
+    let next = 0;
+    const check = async (): Promise<void> => {
+      while (next < candidates.length) {
+        const i = next++;
+        found[i] = await this.#listed(directory, candidates[i]);
+      }
+    };
+    const checkers: Promise<void>[] = [];
+    for (let k = 0; k < Math.min(LIST_CONCURRENCY, candidates.length); k++) {
+      checkers.push(check());
+    }
+    await Promise.all(checkers);
+    return found.filter((entry) => entry !== undefined);
+  }
+
+  /** The listing entry for `name` in `directory`: undefined when it is hidden, outside the root, vanished, or neither a file nor a directory. */
+  async #listed(
+    directory: string,
+    name: string,
+  ): Promise<ListedEntry | undefined> {
+    const real = await this.#real(posix.join(directory, name));
+    if (typeof real !== "string") return undefined;
+    try {
+      const info = await Deno.stat(real);
+      if (!info.isFile && !info.isDirectory) return undefined;
+      return {
+        name,
+        directory: info.isDirectory,
+        size: info.size,
+        mtime: info.mtime?.getTime() ?? 0,
+      };
+    } catch {
+      return undefined; // vanished while listing
+    }
   }
 
   /** Reads a file at `name` directly under the root when it exists (the root's own 404 page). */
@@ -448,6 +472,9 @@ export class Resolver {
     return "bytes" in read ? read.bytes : undefined;
   }
 }
+
+/** How many entries of a listing are checked at once. */
+const LIST_CONCURRENCY = 16;
 
 function stampOf(info: Deno.FileInfo): FileStamp {
   return {

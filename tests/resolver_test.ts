@@ -1016,3 +1016,59 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "Resolver.list() lists every visible entry of a large directory in the order read, and only those",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(): Promise<void> {
+    const base = await Deno.makeTempDir({ prefix: "static-srv-list-" });
+    try {
+      const root = `${base}/root`;
+      const dir = `${root}/many`;
+      await Deno.mkdir(dir, { recursive: true });
+      await Deno.mkdir(`${base}/outside`);
+      await Deno.writeTextFile(`${base}/outside/secret.txt`, "secret");
+      const expected = new Map<string, { directory: boolean; size: number }>();
+      for (let i = 0; i < 300; i++) {
+        const name = `f${String(i).padStart(3, "0")}.txt`;
+        await Deno.writeFile(`${dir}/${name}`, new Uint8Array(i));
+        expected.set(name, { directory: false, size: i });
+      }
+      for (let i = 0; i < 20; i++) {
+        await Deno.mkdir(`${dir}/d${i}`);
+        expected.set(`d${i}`, { directory: true, size: 0 });
+      }
+      await Deno.symlink("f007.txt", `${dir}/inside-link`);
+      expected.set("inside-link", { directory: false, size: 7 });
+      // Left out: dotfiles, a link out of the root, a dangling link, a FIFO.
+      for (let i = 0; i < 10; i++) {
+        await Deno.writeTextFile(`${dir}/.h${i}`, "");
+      }
+      await Deno.symlink(`${base}/outside/secret.txt`, `${dir}/out-link`);
+      await Deno.symlink("nothing-here", `${dir}/dangling`);
+      const fifo = new Deno.Command("mkfifo", { args: [`${dir}/fifo`] });
+      assert.equal((await fifo.output()).code, 0);
+
+      const resolver = await Resolver.create(root, {});
+      const listed = await withTimeout(resolver.list(dir), 20_000, {
+        label: "the listing",
+      });
+      const read: string[] = [];
+      for await (const e of Deno.readDir(dir)) read.push(e.name);
+      assert.deepEqual(
+        listed.map((e) => e.name),
+        read.filter((name) => expected.has(name)),
+      );
+      for (const entry of listed) {
+        const want = expected.get(entry.name)!;
+        assert.equal(entry.directory, want.directory, entry.name);
+        if (!want.directory) assert.equal(entry.size, want.size, entry.name);
+        assert.ok(entry.mtime > 0, entry.name);
+      }
+    } finally {
+      await Deno.remove(base, { recursive: true });
+    }
+  },
+});

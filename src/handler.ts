@@ -184,6 +184,13 @@ const MIN_COMPRESS_SIZE = 256;
 /** Every coding `--compress` makes. */
 const ALL_CODINGS: readonly ContentCoding[] = ["br", "gzip"];
 const MAX_COMPRESS_SIZE = 8 * 1024 * 1024;
+/**
+ * Compressions in progress at once (each file and coding once, however many
+ * requests wait for it): they take this thread's time between its other
+ * requests (see `COMPRESS_SLICE`), and hold their input and output. A file
+ * past it goes out as it is, and is compressed for a later request.
+ */
+export const MAX_COMPRESSING = 2;
 
 /** One representation of a file: the identity bytes or a compressed variant. */
 interface Variant {
@@ -826,7 +833,7 @@ export class Handler {
     );
   }
 
-  /** The compressed bytes of `variant` in `coding`, compressed once per read of the file. */
+  /** The compressed bytes of `variant` in `coding`, compressed once per read of the file; undefined when it cannot be read, or `MAX_COMPRESSING` compressions are in progress. */
   async #compress(
     variant: Variant,
     coding: ContentCoding,
@@ -847,6 +854,7 @@ export class Handler {
     // Requests that arrive while it is made share the one compression.
     let pending = this.#compressing.get(key);
     if (pending === undefined) {
+      if (this.#compressing.size >= MAX_COMPRESSING) return undefined;
       pending = this.#compressOnce(variant, coding, key);
       this.#compressing.set(key, pending);
       pending.finally(() => this.#compressing.delete(key)).catch(() => {});
@@ -880,7 +888,7 @@ export class Handler {
     return made;
   }
 
-  /** The entry's file compressed in `coding` on the fly, kept on the entry; undefined when it cannot be read. */
+  /** The entry's file compressed in `coding` on the fly, kept on the entry; undefined when it cannot be read, or is not compressed now (see `MAX_COMPRESSING`). */
   async #compressedVariant(
     rawPath: string,
     entry: Entry,

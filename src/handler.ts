@@ -644,10 +644,9 @@ export class Handler {
       case "forbidden":
         return this.error(STATUS_CODE.Forbidden, { head });
       case "error":
-        this.#options.onError?.(
-          `Cannot serve "${entry.target.path}": ${resolution.message}`,
-        );
-        return this.error(STATUS_CODE.InternalServerError, { head });
+        return this.#cannotServe(head, entry.target, resolution.message);
+      case "busy":
+        return this.#busy(head);
     }
 
     // 4. Representation: a precompressed sidecar, a compressed copy, or identity.
@@ -690,6 +689,12 @@ export class Handler {
       const opened = await this.#resolver.open(variant.found);
       if (!("file" in opened)) {
         this.#entries.delete(rawPath);
+        // Out of descriptors, or failing: not a missing file (a 404 there
+        // would be cached by clients and said nowhere).
+        if (opened.kind === "busy") return this.#busy(head);
+        if (opened.kind === "error") {
+          return this.#cannotServe(head, entry.target, opened.message);
+        }
         return opened.kind === "forbidden"
           ? this.error(STATUS_CODE.Forbidden, { head })
           : await this.#notFound(head, entry.target);
@@ -771,6 +776,24 @@ export class Handler {
       reply.pin = variant.pin ?? null;
     }
     return reply;
+  }
+
+  /** A 500 for a file the file system fails to give, said with `message`. */
+  #cannotServe(
+    head: RequestHead,
+    target: SanitizedTarget,
+    message: string,
+  ): Reply {
+    this.#options.onError?.(`Cannot serve "${target.path}": ${message}`);
+    return this.error(STATUS_CODE.InternalServerError, { head });
+  }
+
+  /** A 503 while the process is out of file descriptors: the request may be tried again soon. */
+  #busy(head: RequestHead): Reply {
+    return this.error(STATUS_CODE.ServiceUnavailable, {
+      head,
+      fields: "Retry-After: 1\r\n",
+    });
   }
 
   /** The 412 or 304 (built now, with `validators`' fields and `extra`) for a precondition that did not proceed. */
@@ -1052,7 +1075,10 @@ export class Handler {
         );
       }
     }
-    if (generation === this.#rootGeneration) this.#store(rawPath, entry);
+    // Out of descriptors now says nothing of the path a second from now.
+    if (generation === this.#rootGeneration && resolution.kind !== "busy") {
+      this.#store(rawPath, entry);
+    }
     return entry;
   }
 

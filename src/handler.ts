@@ -1085,7 +1085,10 @@ export class Handler {
   /**
    * `old` when it still describes `found` (the same stamp, read long enough
    * after the file's last change), its bytes with headers made anew when its
-   * `Last-Modified` was provisional, else a new variant.
+   * `Last-Modified` was provisional, else a new variant. A file left on
+   * disk only because memory was short when it was seen (clients that stop
+   * reading held it) is read now that there is room: it would otherwise be
+   * read from disk on every request for as long as it does not change.
    */
   async #reuse(
     old: Variant | undefined,
@@ -1093,7 +1096,11 @@ export class Handler {
     coding: ContentCoding | null,
     options: { varies: boolean; keep: boolean },
   ): Promise<Variant> {
-    if (old === undefined || old.racy || !sameFile(old.found, found)) {
+    if (
+      old === undefined || old.racy || !sameFile(old.found, found) ||
+      (old.body === undefined && options.keep &&
+        found.size <= this.#maxCachedFile && this.#mayLoad(found.size))
+    ) {
       return await this.#load(found, coding, options);
     }
     if (!old.provisional) return old;

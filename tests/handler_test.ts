@@ -1154,6 +1154,49 @@ Deno.test({
 
 Deno.test({
   name:
+    "Handler.handle() keeps in memory a file first seen while clients held the memory, once they are gone",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // A client that stops reading a body of about the cache size holds it:
+    // a file first asked for meanwhile is streamed from disk. Before, it
+    // stayed so for as long as it did not change.
+    const big = binary(15_000_000);
+    const files: Files = { "big.bin": big, "late.txt": "late\n" };
+    await withTree(files, async (root) => {
+      await touchAll(root, files);
+      const server = await startServer(root, {
+        handler: { cacheSize: big.length + 2, freshness: 100 },
+      });
+      const slow = await connect(server.port);
+      try {
+        await writeAll(slow, utf8(rawRequest("GET", "/big.bin")));
+        await until(
+          () => server.handler.held > 0,
+          "a client that does not read to hold the body",
+        );
+        assert.equal((await get(server.port, "/late.txt")).text, "late\n");
+        const streamed = server.handler.cached.bytes;
+        slow.close();
+        await until(() => server.handler.held === 0, "the body to be let go");
+        await until(
+          async () => {
+            const res = await get(server.port, "/late.txt");
+            assert.equal(res.text, "late\n");
+            return server.handler.cached.bytes > streamed;
+          },
+          "late.txt to be held in memory",
+          { ms: 3000, step: 150 },
+        );
+      } finally {
+        closeQuietly(slow);
+        await server.close();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
     "Handler.handle() does not compress a streamed file changed since it was resolved under its old ETag",
   ...SANITIZE,
   async fn(): Promise<void> {

@@ -184,6 +184,13 @@ const MIN_COMPRESS_SIZE = 256;
 /** Every coding `--compress` makes. */
 const ALL_CODINGS: readonly ContentCoding[] = ["br", "gzip"];
 const MAX_COMPRESS_SIZE = 8 * 1024 * 1024;
+/**
+ * Compressions in progress at once (each file and coding once, however many
+ * requests wait for it): they take this thread's time between its other
+ * requests (see `COMPRESS_SLICE`), and hold their input and output. A file
+ * past it goes out as it is, and is compressed for a later request.
+ */
+export const MAX_COMPRESSING = 2;
 
 /** One representation of a file: the identity bytes or a compressed variant. */
 interface Variant {
@@ -637,10 +644,9 @@ export class Handler {
       case "forbidden":
         return this.error(STATUS_CODE.Forbidden, { head });
       case "error":
-        this.#options.onError?.(
-          `Cannot serve "${entry.target.path}": ${resolution.message}`,
-        );
-        return this.error(STATUS_CODE.InternalServerError, { head });
+        return this.#cannotServe(head, entry.target, resolution.message);
+      case "busy":
+        return this.#busy(head);
     }
 
     // 4. Representation: a precompressed sidecar, a compressed copy, or identity.
@@ -683,6 +689,12 @@ export class Handler {
       const opened = await this.#resolver.open(variant.found);
       if (!("file" in opened)) {
         this.#entries.delete(rawPath);
+        // Out of descriptors, or failing: not a missing file (a 404 there
+        // would be cached by clients and said nowhere).
+        if (opened.kind === "busy") return this.#busy(head);
+        if (opened.kind === "error") {
+          return this.#cannotServe(head, entry.target, opened.message);
+        }
         return opened.kind === "forbidden"
           ? this.error(STATUS_CODE.Forbidden, { head })
           : await this.#notFound(head, entry.target);
@@ -766,6 +778,24 @@ export class Handler {
     return reply;
   }
 
+  /** A 500 for a file the file system fails to give, said with `message`. */
+  #cannotServe(
+    head: RequestHead,
+    target: SanitizedTarget,
+    message: string,
+  ): Reply {
+    this.#options.onError?.(`Cannot serve "${target.path}": ${message}`);
+    return this.error(STATUS_CODE.InternalServerError, { head });
+  }
+
+  /** A 503 while the process is out of file descriptors: the request may be tried again soon. */
+  #busy(head: RequestHead): Reply {
+    return this.error(STATUS_CODE.ServiceUnavailable, {
+      head,
+      fields: "Retry-After: 1\r\n",
+    });
+  }
+
   /** The 412 or 304 (built now, with `validators`' fields and `extra`) for a precondition that did not proceed. */
   #preconditionReply(
     precondition: Exclude<Precondition, "proceed">,
@@ -826,7 +856,7 @@ export class Handler {
     );
   }
 
-  /** The compressed bytes of `variant` in `coding`, compressed once per read of the file. */
+  /** The compressed bytes of `variant` in `coding`, compressed once per read of the file; undefined when it cannot be read, or `MAX_COMPRESSING` compressions are in progress. */
   async #compress(
     variant: Variant,
     coding: ContentCoding,
@@ -847,6 +877,7 @@ export class Handler {
     // Requests that arrive while it is made share the one compression.
     let pending = this.#compressing.get(key);
     if (pending === undefined) {
+      if (this.#compressing.size >= MAX_COMPRESSING) return undefined;
       pending = this.#compressOnce(variant, coding, key);
       this.#compressing.set(key, pending);
       pending.finally(() => this.#compressing.delete(key)).catch(() => {});
@@ -880,7 +911,7 @@ export class Handler {
     return made;
   }
 
-  /** The entry's file compressed in `coding` on the fly, kept on the entry; undefined when it cannot be read. */
+  /** The entry's file compressed in `coding` on the fly, kept on the entry; undefined when it cannot be read, or is not compressed now (see `MAX_COMPRESSING`). */
   async #compressedVariant(
     rawPath: string,
     entry: Entry,
@@ -1044,14 +1075,20 @@ export class Handler {
         );
       }
     }
-    if (generation === this.#rootGeneration) this.#store(rawPath, entry);
+    // Out of descriptors now says nothing of the path a second from now.
+    if (generation === this.#rootGeneration && resolution.kind !== "busy") {
+      this.#store(rawPath, entry);
+    }
     return entry;
   }
 
   /**
    * `old` when it still describes `found` (the same stamp, read long enough
    * after the file's last change), its bytes with headers made anew when its
-   * `Last-Modified` was provisional, else a new variant.
+   * `Last-Modified` was provisional, else a new variant. A file left on
+   * disk only because memory was short when it was seen (clients that stop
+   * reading held it) is read now that there is room: it would otherwise be
+   * read from disk on every request for as long as it does not change.
    */
   async #reuse(
     old: Variant | undefined,
@@ -1059,7 +1096,11 @@ export class Handler {
     coding: ContentCoding | null,
     options: { varies: boolean; keep: boolean },
   ): Promise<Variant> {
-    if (old === undefined || old.racy || !sameFile(old.found, found)) {
+    if (
+      old === undefined || old.racy || !sameFile(old.found, found) ||
+      (old.body === undefined && options.keep &&
+        found.size <= this.#maxCachedFile && this.#mayLoad(found.size))
+    ) {
       return await this.#load(found, coding, options);
     }
     if (!old.provisional) return old;

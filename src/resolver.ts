@@ -67,7 +67,9 @@ export type Resolution =
   | { kind: "directory"; path: string }
   | { kind: "not-found" }
   | { kind: "forbidden" }
-  | { kind: "error"; message: string };
+  | { kind: "error"; message: string }
+  /** Out of file descriptors (EMFILE, ENFILE): it may work again soon. */
+  | { kind: "busy"; message: string };
 
 /** One entry of a directory listing. */
 export interface ListedEntry {
@@ -161,10 +163,9 @@ function failure(error: unknown): Resolution {
     error instanceof Deno.errors.PermissionDenied || code === "EACCES" ||
     code === "EPERM"
   ) return FORBIDDEN;
-  return {
-    kind: "error",
-    message: error instanceof Error ? error.message : String(error),
-  };
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === "EMFILE" || code === "ENFILE") return { kind: "busy", message };
+  return { kind: "error", message };
 }
 
 /** Resolves request paths to files under one root directory. */

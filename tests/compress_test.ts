@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
-import { compress, COMPRESSION_LEVEL } from "../src/compress.ts";
+import {
+  compress,
+  COMPRESS_SLICE,
+  COMPRESSION_LEVEL,
+} from "../src/compress.ts";
 import type { ContentCoding } from "../src/encoding.ts";
-import { SANITIZE } from "./test_util.ts";
+import { prng, SANITIZE } from "./test_util.ts";
 
 const encoder = new TextEncoder();
 
@@ -106,5 +110,54 @@ Deno.test({
         `input ${i}`,
       );
     });
+  },
+});
+
+Deno.test({
+  name:
+    "compress() lets the thread's other tasks run while it compresses a large input",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // Text of about 3 MiB that takes brotli a while: tenths of a second.
+    const random = prng(7);
+    const words = Array.from(
+      { length: 4000 },
+      () => Math.floor(random() * 1e9).toString(36),
+    );
+    const parts: string[] = [];
+    for (let size = 0; size < 3 * 1024 * 1024;) {
+      const word = words[Math.floor(random() * words.length)];
+      parts.push(word);
+      size += word.length + 1;
+    }
+    const text = encoder.encode(parts.join(" "));
+    assert.ok(text.length > 40 * COMPRESS_SLICE);
+    for (const coding of ["br", "gzip"] as const) {
+      let ticks = 0;
+      let last = performance.now();
+      let longest = 0;
+      const timer = setInterval(() => {
+        const time = performance.now();
+        longest = Math.max(longest, time - last);
+        last = time;
+        ticks++;
+      }, 1);
+      const start = performance.now();
+      let out;
+      try {
+        out = await compress(text, coding);
+      } finally {
+        clearInterval(timer);
+      }
+      const took = performance.now() - start;
+      longest = Math.max(longest, performance.now() - last);
+      assert.deepEqual(decompress(coding, out), text, coding);
+      // Before: not one tick in the whole compression.
+      assert.ok(ticks >= 10, `${coding}: ${ticks} ticks in ${took} ms`);
+      assert.ok(
+        longest < Math.max(took / 4, 50),
+        `${coding}: the longest wait ${longest} ms of ${took} ms`,
+      );
+    }
   },
 });

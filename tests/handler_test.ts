@@ -18,6 +18,7 @@ import {
   Handler,
   type HandlerOptions,
   MAX_CACHED_PATH,
+  MAX_COMPRESSING,
 } from "../src/handler.ts";
 import { parseRequestHead } from "../src/http/request_parser.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
@@ -1096,6 +1097,99 @@ Deno.test({
           ...parts,
         ]);
         assert.equal(decoder.decode(gunzipSync(body)), text, `reply ${i}`);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() compresses at most MAX_COMPRESSING files at once, sending the others as they are",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // Compressing takes the thread's time: 8 files asked for at once were 8
+    // compressions at once, and a thread compressing many large files kept
+    // the clients waiting for seconds. Those past the bound go out as they
+    // are, and are compressed for a later request.
+    const files: Files = {};
+    const paths: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      files[`app${i}.js`] = script(1_000_000 + i);
+      paths.push(`/app${i}.js`);
+    }
+    await serveTree(files, { compress: true }, async (port) => {
+      for (const path of paths) {
+        assert.equal((await get(port, path)).status, STATUS_CODE.OK, path);
+      }
+      const accept = { "Accept-Encoding": "br" };
+      const responses = await Promise.all(
+        paths.map((path) => get(port, path, accept)),
+      );
+      const plain: string[] = [];
+      for (const [i, res] of responses.entries()) {
+        const path = paths[i];
+        const text = files[path.slice(1)] as string;
+        assert.equal(res.status, STATUS_CODE.OK, path);
+        assert.equal(res.headers["vary"], "Accept-Encoding", path);
+        if (res.headers["content-encoding"] === undefined) {
+          assert.equal(res.text, text, path);
+          plain.push(path);
+        } else {
+          assert.equal(res.headers["content-encoding"], "br", path);
+          assert.equal(decoder.decode(brotliDecompressSync(res.body)), text);
+        }
+      }
+      assert.ok(
+        plain.length >= paths.length - 2 * MAX_COMPRESSING,
+        `${plain.length} of ${paths.length} sent as they are`,
+      );
+      // One at a time, each is compressed.
+      for (const path of plain) {
+        const res = await get(port, path, accept);
+        assert.equal(res.headers["content-encoding"], "br", path);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() keeps in memory a file first seen while clients held the memory, once they are gone",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // A client that stops reading a body of about the cache size holds it:
+    // a file first asked for meanwhile is streamed from disk. Before, it
+    // stayed so for as long as it did not change.
+    const big = binary(15_000_000);
+    const files: Files = { "big.bin": big, "late.txt": "late\n" };
+    await withTree(files, async (root) => {
+      await touchAll(root, files);
+      const server = await startServer(root, {
+        handler: { cacheSize: big.length + 2, freshness: 100 },
+      });
+      const slow = await connect(server.port);
+      try {
+        await writeAll(slow, utf8(rawRequest("GET", "/big.bin")));
+        await until(
+          () => server.handler.held > 0,
+          "a client that does not read to hold the body",
+        );
+        assert.equal((await get(server.port, "/late.txt")).text, "late\n");
+        const streamed = server.handler.cached.bytes;
+        slow.close();
+        await until(() => server.handler.held === 0, "the body to be let go");
+        await until(
+          async () => {
+            const res = await get(server.port, "/late.txt");
+            assert.equal(res.text, "late\n");
+            return server.handler.cached.bytes > streamed;
+          },
+          "late.txt to be held in memory",
+          { ms: 3000, step: 150 },
+        );
+      } finally {
+        closeQuietly(slow);
+        await server.close();
       }
     });
   },

@@ -1108,6 +1108,71 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "main.ts answers 503, not 404, for a file it cannot open for want of descriptors",
+  ignore: Deno.build.os !== "linux",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const dir = await makeTree({
+      "index.html": "fd\n",
+      "other.txt": "other\n",
+    });
+    const child = new Deno.Command("bash", {
+      args: [
+        "-c",
+        'ulimit -n 80 && exec "$0" run -A "$1" "$2" --port 0 --host 127.0.0.1 --quiet',
+        Deno.execPath(),
+        MAIN,
+        dir,
+      ],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const server = ServerProcess.adopt(child);
+    const conns: Deno.Conn[] = [];
+    try {
+      await server.waitForLine((l) =>
+        /^\s+http:\/\/127\.0\.0\.1:\d+\/$/.test(l)
+      );
+      const port = Number(/:(\d+)\/$/.exec(server.lines.at(-1)!)![1]);
+      const keeper = await connect(port);
+      conns.push(keeper);
+      const reader = new ResponseReader(keeper);
+      const ask = async (path: string) => {
+        await writeAll(
+          keeper,
+          bytes(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`),
+        );
+        return await withTimeout(reader.read(), 5000, { label: path });
+      };
+      assert.equal((await ask("/index.html")).status, STATUS_CODE.OK);
+      // Idle connections take every descriptor left.
+      for (let i = 0; i < 100; i++) conns.push(await connect(port));
+      await until(
+        () => server.stderr.includes("Too many open files"),
+        "the server to run out of descriptors",
+      );
+      // Before: 404, which clients may cache, and nothing said.
+      const busy = await ask("/other.txt");
+      assert.equal(busy.status, STATUS_CODE.ServiceUnavailable);
+      assert.equal(busy.headers["retry-after"], "1");
+      for (const conn of conns.splice(1)) conn.close();
+      await until(
+        async () => (await ask("/other.txt")).status === STATUS_CODE.OK,
+        "the file to be served once descriptors are free",
+        { step: 100 },
+      );
+    } finally {
+      for (const conn of conns) conn.close();
+      await server.stop("SIGKILL");
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 /** How long the descriptor test keeps the server out of descriptors. */
 const EXHAUSTED_MS = 2500;
 /** How many connections the descriptor test then closes one at a time. */

@@ -43,6 +43,8 @@ export async function compress(
     stream.once("end", resolve);
     stream.once("error", reject);
   });
+  // A failed write rejects first; this one is then awaited by nobody.
+  ended.catch(() => {});
   try {
     for (let at = 0; at < bytes.length; at += COMPRESS_SLICE) {
       await new Promise<void>((resolve, reject) =>

@@ -26,6 +26,7 @@ import { encodePath, type SanitizedTarget, sanitizeTarget } from "./target.ts";
 import {
   type FileStamp,
   type FoundFile,
+  isOutOfDescriptors,
   type ListedEntry,
   type OpenFile,
   readFileOnce,
@@ -1281,8 +1282,11 @@ export class Handler {
     let entries;
     try {
       entries = await listing.entries;
-    } catch {
-      return this.error(STATUS_CODE.Forbidden, { head });
+    } catch (error) {
+      // Out of descriptors says nothing of the directory: try again soon.
+      return isOutOfDescriptors(error)
+        ? this.#busy(head)
+        : this.error(STATUS_CODE.Forbidden, { head });
     }
     const fields = "Vary: Accept\r\n" + this.#listingCache + this.#common;
     // A listing has no validators: only `*` matches it.

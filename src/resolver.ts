@@ -156,6 +156,12 @@ function isMissing(error: unknown): boolean {
     code === "ENOENT";
 }
 
+/** True when `error` says the process or the system is out of file descriptors (EMFILE, ENFILE): it may work again soon. */
+export function isOutOfDescriptors(error: unknown): boolean {
+  const code = (error as { code?: string })?.code;
+  return code === "EMFILE" || code === "ENFILE";
+}
+
 function failure(error: unknown): Resolution {
   if (isMissing(error)) return NOT_FOUND;
   const code = (error as { code?: string })?.code;
@@ -164,7 +170,7 @@ function failure(error: unknown): Resolution {
     code === "EPERM"
   ) return FORBIDDEN;
   const message = error instanceof Error ? error.message : String(error);
-  if (code === "EMFILE" || code === "ENFILE") return { kind: "busy", message };
+  if (isOutOfDescriptors(error)) return { kind: "busy", message };
   return { kind: "error", message };
 }
 

@@ -1117,11 +1117,12 @@ Deno.test({
     const dir = await makeTree({
       "index.html": "fd\n",
       "other.txt": "other\n",
+      "listed/a.txt": "a\n",
     });
     const child = new Deno.Command("bash", {
       args: [
         "-c",
-        'ulimit -n 80 && exec "$0" run -A "$1" "$2" --port 0 --host 127.0.0.1 --quiet',
+        'ulimit -n 80 && exec "$0" run -A "$1" "$2" --port 0 --host 127.0.0.1 --quiet --dir-listing',
         Deno.execPath(),
         MAIN,
         dir,
@@ -1159,6 +1160,10 @@ Deno.test({
       const busy = await ask("/other.txt");
       assert.equal(busy.status, STATUS_CODE.ServiceUnavailable);
       assert.equal(busy.headers["retry-after"], "1");
+      // A listing too: the directory cannot be read now, it is not forbidden.
+      const listing = await ask("/listed/");
+      assert.equal(listing.status, STATUS_CODE.ServiceUnavailable);
+      assert.equal(listing.headers["retry-after"], "1");
       for (const conn of conns.splice(1)) conn.close();
       await until(
         async () => (await ask("/other.txt")).status === STATUS_CODE.OK,

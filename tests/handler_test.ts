@@ -2768,8 +2768,10 @@ Deno.test({
       assert.equal(res.body.length, 1024 * 1024);
       assert.equal(decoder.decode(res.body.subarray(0, 6)), "MIDDLE");
       // The server (this process) read the 1 MiB slice, and the client the
-      // same 1 MiB off the socket: nowhere near 500 MiB.
-      assert.ok(read < 8 * 1024 * 1024, `read ${read} bytes`);
+      // same 1 MiB off the socket: nowhere near 500 MiB. The count is the
+      // process's, and `deno test --parallel` runs other test files in it
+      // meanwhile (27 MB seen once): a bound well below a whole read.
+      assert.ok(read < 128 * 1024 * 1024, `read ${read} bytes`);
     } finally {
       await server.close();
       await Deno.remove(root, { recursive: true });

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { concat } from "./bytes.ts";
 import type { ContentCoding } from "./encoding.ts";
 
 /** Brotli quality and gzip level: a balance for compress-once-then-cache use. */
@@ -65,11 +66,5 @@ export async function compress(
     const only = pieces[0];
     return new Uint8Array(only.buffer, only.byteOffset, only.byteLength);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
+  return concat(pieces, total);
 }

@@ -13,6 +13,7 @@
 
 import { monotonicNow, now } from "./clock.ts";
 import type { AccessRecord } from "./log.ts";
+import { concat } from "./bytes.ts";
 import { TIMEOUTS } from "./defaults.ts";
 import {
   latin1,
@@ -122,16 +123,6 @@ let pendingHeads = 0;
  */
 const POOLED_BUFFERS = 256;
 const bufferPool: Uint8Array[] = [];
-
-function concat(pieces: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 /** Serves the requests of one accepted connection. */
 export class Connection {

@@ -15,8 +15,8 @@ export const CODING_SUFFIX: Readonly<Record<ContentCoding, string>> = {
   gzip: ".gz",
 };
 
-/** Codings in order of preference when their weights are equal. */
-const PREFERENCE: readonly ContentCoding[] = ["br", "gzip"];
+/** Every content coding the server sends, in order of preference when their weights are equal. */
+export const CONTENT_CODINGS: readonly ContentCoding[] = ["br", "gzip"];
 
 /** Header names (lower case) that stand for each coding. */
 const ALIASES: Readonly<Record<string, ContentCoding>> = {
@@ -75,7 +75,7 @@ export function negotiateEncoding(
   let best: ContentCoding | null = null;
   let bestQ = 0;
   let bestPreferred = false;
-  for (const coding of PREFERENCE) {
+  for (const coding of CONTENT_CODINGS) {
     if (!available.includes(coding)) continue;
     const q = explicit[coding] ?? wildcard;
     const isPreferred = preferred.includes(coding);

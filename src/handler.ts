@@ -45,6 +45,7 @@ import {
 import { type ByteRange, multipartLayout, parseRange } from "./range.ts";
 import {
   CODING_SUFFIX,
+  CONTENT_CODINGS,
   type ContentCoding,
   negotiateEncoding,
 } from "./encoding.ts";
@@ -182,8 +183,6 @@ export const KNOWN_METHODS: ReadonlySet<string> = new Set([
 ]);
 
 const MIN_COMPRESS_SIZE = 256;
-/** Every coding `--compress` makes. */
-const ALL_CODINGS: readonly ContentCoding[] = ["br", "gzip"];
 const MAX_COMPRESS_SIZE = 8 * 1024 * 1024;
 /**
  * Compressions in progress at once (each file and coding once, however many
@@ -847,12 +846,12 @@ export class Handler {
    * sidecar wins a tie.
    */
   #coding(entry: Entry, fields: RequestFields): ContentCoding | null {
-    const sidecars: ContentCoding[] = [];
-    if (entry.sidecars.br !== undefined) sidecars.push("br");
-    if (entry.sidecars.gzip !== undefined) sidecars.push("gzip");
+    const sidecars = CONTENT_CODINGS.filter((c) =>
+      entry.sidecars[c] !== undefined
+    );
     return negotiateEncoding(
       fields.acceptEncoding,
-      entry.onTheFly ? ALL_CODINGS : sidecars,
+      entry.onTheFly ? CONTENT_CODINGS : sidecars,
       { preferred: sidecars },
     );
   }
@@ -1065,7 +1064,7 @@ export class Handler {
         keep,
       });
       if (entry.identity === old) entry.compressed = previous!.compressed;
-      for (const coding of ["br", "gzip"] as const) {
+      for (const coding of CONTENT_CODINGS) {
         const found = sidecars[coding];
         if (found === undefined) continue;
         entry.sidecars[coding] = await this.#reuse(

@@ -16,10 +16,12 @@ import {
   type Stats,
 } from "node:fs";
 import { posix } from "node:path";
-import { CODING_SUFFIX, type ContentCoding } from "./encoding.ts";
+import {
+  CODING_SUFFIX,
+  CONTENT_CODINGS,
+  type ContentCoding,
+} from "./encoding.ts";
 import { reason } from "./log.ts";
-
-const CODINGS = Object.keys(CODING_SUFFIX) as ContentCoding[];
 
 /** Options of {@linkcode Resolver.create}. */
 export interface ResolverOptions {
@@ -395,7 +397,7 @@ export class Resolver {
   ): Promise<Partial<Record<ContentCoding, FoundFile>>> {
     const out: Partial<Record<ContentCoding, FoundFile>> = {};
     if (!this.#precompressed) return out;
-    for (const coding of CODINGS) {
+    for (const coding of CONTENT_CODINGS) {
       const real = await this.#real(file.path + CODING_SUFFIX[coding]);
       if (typeof real !== "string") continue;
       try {
@@ -424,7 +426,7 @@ export class Resolver {
       if (CONTROL_CHARACTER.test(name)) continue;
       if (
         this.#precompressed &&
-        CODINGS.some((c) =>
+        CONTENT_CODINGS.some((c) =>
           name.endsWith(CODING_SUFFIX[c]) &&
           names.has(name.slice(0, -CODING_SUFFIX[c].length))
         )

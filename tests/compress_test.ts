@@ -1,20 +1,12 @@
 import assert from "node:assert/strict";
-import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import {
   compress,
   COMPRESS_SLICE,
   COMPRESSION_LEVEL,
 } from "../src/compress.ts";
-import type { ContentCoding } from "../src/encoding.ts";
-import { prng, SANITIZE } from "./test_util.ts";
+import { decompress, prng, SANITIZE } from "./test_util.ts";
 
 const encoder = new TextEncoder();
-
-function decompress(coding: ContentCoding, bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(
-    coding === "gzip" ? gunzipSync(bytes) : brotliDecompressSync(bytes),
-  );
-}
 
 /** Bytes that do not compress: a xorshift stream. */
 function noise(length: number): Uint8Array {

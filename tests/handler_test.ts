@@ -14,6 +14,7 @@ import {
 } from "node:zlib";
 import { REPLACEABLE_FIELDS, RESPONSE_FIELDS } from "../src/cli.ts";
 import { makeEtag } from "../src/conditional.ts";
+import type { ContentCoding } from "../src/encoding.ts";
 import {
   Handler,
   type HandlerOptions,
@@ -26,6 +27,7 @@ import {
   closeQuietly,
   concatBytes,
   connect,
+  decompress,
   exchange,
   findHeadEnd,
   get as getRequest,
@@ -1378,10 +1380,8 @@ const COMPRESS_TREE: Files = {
   "small.js": script(200),
 };
 
-function decode(coding: string, body: Uint8Array): string {
-  return decoder.decode(
-    coding === "gzip" ? gunzipSync(body) : brotliDecompressSync(body),
-  );
+function decode(coding: ContentCoding, body: Uint8Array): string {
+  return decoder.decode(decompress(coding, body));
 }
 
 for (const maxCachedFile of [undefined, 1024]) {
@@ -1411,7 +1411,7 @@ for (const maxCachedFile of [undefined, 1024]) {
           assert.equal(identity.text, c.content);
           assert.equal(identity.headers["content-encoding"], undefined);
           assert.equal(identity.headers["vary"], "Accept-Encoding", c.path);
-          for (const coding of ["gzip", "br"]) {
+          for (const coding of ["gzip", "br"] as const) {
             const label = `${c.path} ${coding}`;
             const res = await get(port, c.path, { "Accept-Encoding": coding });
             assert.equal(res.status, STATUS_CODE.OK, label);
@@ -1499,7 +1499,7 @@ for (const maxCachedFile of [undefined, 1024]) {
         const etags: Record<string, string> = {};
         const first = await startServer(root, { handler: options });
         try {
-          for (const coding of ["gzip", "br"]) {
+          for (const coding of ["gzip", "br"] as const) {
             const res = await get(first.port, "/app.js", {
               "Accept-Encoding": coding,
             });
@@ -1653,7 +1653,7 @@ Deno.test({
         files,
         { compress: true, maxCachedFile },
         async (port) => {
-          for (const coding of ["gzip", "br"]) {
+          for (const coding of ["gzip", "br"] as const) {
             for (
               const [path, content] of [["/one.js", one], ["/two.js", two]]
             ) {

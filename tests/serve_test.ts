@@ -1,15 +1,7 @@
 import assert from "node:assert/strict";
-import { parseCli, type ServeConfig } from "../src/cli.ts";
 import { listenUrls, serve } from "../src/serve.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
-import { exchange, get, makeTree, SANITIZE } from "./test_util.ts";
-
-/** The config the command line gives for `args`. */
-function configOf(args: string[]): ServeConfig {
-  const command = parseCli(args);
-  assert.equal(command.kind, "serve");
-  return (command as { config: ServeConfig }).config;
-}
+import { exchange, get, makeTree, SANITIZE, serveConfig } from "./test_util.ts";
 
 Deno.test({
   name: "listenUrls() shows the address it listens on, IPv6 in brackets",
@@ -52,7 +44,7 @@ Deno.test({
     try {
       const lines: string[] = [];
       const running = await serve(
-        configOf([root, "--port", "0", "--host", "127.0.0.1", "--quiet"]),
+        serveConfig([root, "--port", "0", "--host", "127.0.0.1", "--quiet"]),
         { print: (line) => lines.push(line) },
       );
       try {
@@ -91,7 +83,7 @@ Deno.test({
       const port = taken.addr.port;
       await assert.rejects(
         serve(
-          configOf([root, "--port", `${port}`, "--host", "127.0.0.1", "-q"]),
+          serveConfig([root, "--port", `${port}`, "--host", "127.0.0.1", "-q"]),
           { print: () => {} },
         ),
         {
@@ -114,9 +106,12 @@ Deno.test({
     try {
       for (const path of [`${root}/file.txt`, `${root}/missing`]) {
         await assert.rejects(
-          serve(configOf([path, "--port", "0", "--host", "127.0.0.1", "-q"]), {
-            print: () => {},
-          }),
+          serve(
+            serveConfig([path, "--port", "0", "--host", "127.0.0.1", "-q"]),
+            {
+              print: () => {},
+            },
+          ),
           (error: Error) => {
             assert.ok(
               error.message.startsWith(`Cannot serve "${path}": `),

@@ -10,8 +10,11 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { brotliDecompressSync, gunzipSync } from "node:zlib";
+import { parseCli, type ServeConfig } from "../src/cli.ts";
 import { CLOCK, now } from "../src/clock.ts";
 import { Handler, type HandlerOptions } from "../src/handler.ts";
+import type { ContentCoding } from "../src/encoding.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
 import { Server, type ServerOptions } from "../src/server.ts";
 
@@ -726,4 +729,21 @@ export function errorLog(): {
       errors.push(message);
     },
   };
+}
+
+/** `bytes` decoded from `coding` (gzip or brotli). */
+export function decompress(
+  coding: ContentCoding,
+  bytes: Uint8Array,
+): Uint8Array {
+  return new Uint8Array(
+    coding === "gzip" ? gunzipSync(bytes) : brotliDecompressSync(bytes),
+  );
+}
+
+/** The config the command line gives for `args` (which must ask to serve). */
+export function serveConfig(args: string[]): ServeConfig {
+  const command = parseCli(args);
+  assert.equal(command.kind, "serve");
+  return (command as { config: ServeConfig }).config;
 }

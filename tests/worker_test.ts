@@ -1,16 +1,15 @@
 import assert from "node:assert/strict";
 import { Worker } from "node:worker_threads";
-import { parseCli, type ServeConfig } from "../src/cli.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
 import type { FromWorker, ToWorker } from "../src/worker.ts";
-import { exchange, get, makeTree, SANITIZE, withTimeout } from "./test_util.ts";
-
-/** The config the command line gives for `args`. */
-function configOf(args: string[]): ServeConfig {
-  const command = parseCli(args);
-  assert.equal(command.kind, "serve");
-  return (command as { config: ServeConfig }).config;
-}
+import {
+  exchange,
+  get,
+  makeTree,
+  SANITIZE,
+  serveConfig,
+  withTimeout,
+} from "./test_util.ts";
 
 /** The worker thread of src/worker.ts, spoken to message by message. */
 class WorkerThread {
@@ -57,7 +56,7 @@ Deno.test({
     try {
       thread.send({
         type: "start",
-        config: configOf([root, "-p", "0", "--host", "127.0.0.1", "-q"]),
+        config: serveConfig([root, "-p", "0", "--host", "127.0.0.1", "-q"]),
       });
       const ready = await thread.next();
       assert.equal(ready.type, "ready");
@@ -97,7 +96,14 @@ Deno.test({
       const port = taken.addr.port;
       thread.send({
         type: "start",
-        config: configOf([root, "-p", `${port}`, "--host", "127.0.0.1", "-q"]),
+        config: serveConfig([
+          root,
+          "-p",
+          `${port}`,
+          "--host",
+          "127.0.0.1",
+          "-q",
+        ]),
       });
       assert.deepEqual(await thread.next(), {
         type: "error",

@@ -396,7 +396,7 @@ export class Connection {
         }
         // A long pipelined batch goes out as it is answered: the replies held
         // at once stay near 64 KiB (a reply may be a copy of its own, to
-        // HTTP/1.0 say), however many requests a few KiB of input hold. The
+        // a range say), however many requests a few KiB of input hold. The
         // last request of a batch leaves it to the write below.
         if (start < end && this.#pendingBytes > COMBINE_LIMIT) {
           await this.#flush();

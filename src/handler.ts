@@ -227,8 +227,9 @@ interface Variant {
   /** Header lines of a 304 of this variant (its validators and `Vary`). */
   notModified: string;
   /**
-   * Replies to a plain HTTP/1.1 GET, rebuilt when the second (their `Date`)
-   * changes: 200 keep-alive, 200 close, 304 keep-alive, 304 close.
+   * Replies to a plain GET, rebuilt when the second (their `Date`) changes,
+   * by `readyIndex()`: 200 and 304, each keep-alive, close, and HTTP/1.0
+   * keep-alive (which says so).
    */
   ready: (Ready | undefined)[];
 }
@@ -260,6 +261,18 @@ interface Ready {
 
 /** Bodies up to this size go out in the same buffer as the head. */
 const COMBINE_LIMIT = 65536;
+
+/** How a reply ends its connection: it keeps it, closes it, or keeps an HTTP/1.0 one (saying `Connection: keep-alive`). */
+const REPLY_FORM = { keep: 0, close: 1, keep10: 2 } as const;
+
+/** The form of the reply to `head`, given whether it closes the connection. */
+function replyForm(head: RequestHead, close: boolean): number {
+  return close
+    ? REPLY_FORM.close
+    : head.minor === 0
+    ? REPLY_FORM.keep10
+    : REPLY_FORM.keep;
+}
 
 /**
  * What one cached path costs on the heap besides file contents, as
@@ -326,7 +339,8 @@ export class Handler {
   #pending = new Map<string, Promise<Entry>>();
   /** Compressions in progress, by the key of `#compressed`. */
   #compressing = new Map<string, Promise<Compressed | undefined>>();
-  #readyErrors = new Map<StatusCode, Ready>();
+  /** Shared error replies of this second, by status (negated for HTTP/1.0 keep-alive). */
+  #readyErrors = new Map<number, Ready>();
   #rootGone = false;
   /** When the root was last resolved again, and that check while it runs. */
   #rootChecked = 0;
@@ -474,11 +488,13 @@ export class Handler {
     const head = options.head;
     const close = options.close ?? (head === undefined || !head.keepAlive);
     const isHead = head?.method === "HEAD" || options.headOnly === true;
-    const plain = !close && !isHead && head?.minor === 1 &&
+    const plain = !close && !isHead && head !== undefined &&
       options.fields === undefined;
     const second = plain ? Math.floor(now() / 1000) : 0;
+    // HTTP/1.0 keep-alive replies say so: kept under the negated status.
+    const key = head?.minor === 0 ? -status : status;
     if (plain) {
-      const ready = this.#readyErrors.get(status);
+      const ready = this.#readyErrors.get(key);
       if (ready?.second === second) return ready.reply;
     }
     const fields = "Content-Type: text/html; charset=utf-8\r\n" +
@@ -491,7 +507,7 @@ export class Handler {
       keepAlive: !close && head?.minor === 0,
     });
     const reply = replyOf(status, bytes, close, isHead ? 0 : page.length);
-    if (plain) this.#readyErrors.set(status, { second, reply });
+    if (plain) this.#readyErrors.set(key, { second, reply });
     return reply;
   }
 
@@ -507,7 +523,7 @@ export class Handler {
 
   /** The common case of {@linkcode handle}, or undefined when any step has work to do. */
   #fast(head: RequestHead): Reply | undefined {
-    if (head.method !== "GET" || head.minor !== 1) return;
+    if (head.method !== "GET") return;
     const f = head.fields;
     if (f.range !== undefined) return;
     const q = head.path.indexOf("?");
@@ -535,22 +551,29 @@ export class Handler {
     ) {
       // Revalidation: answered here only when it ends in 304.
       return evaluatePreconditions(f, variant) === "not-modified"
-        ? this.#ready(variant, STATUS_CODE.NotModified, !head.keepAlive)
+        ? this.#ready(variant, STATUS_CODE.NotModified, head)
         : undefined;
     }
-    return this.#ready(variant, STATUS_CODE.OK, !head.keepAlive);
+    return this.#ready(variant, STATUS_CODE.OK, head);
   }
 
-  /** The shared 200 (of an in-memory variant) or 304 reply for this second. */
+  /**
+   * The shared 200 (of an in-memory variant) or 304 reply to `head` for this
+   * second. An HTTP/1.0 keep-alive 200 sends the body apart from its head
+   * rather than keep a third copy of it.
+   */
   #ready(
     variant: Variant,
     status: typeof STATUS_CODE.OK | typeof STATUS_CODE.NotModified,
-    close: boolean,
+    head: RequestHead,
   ): Reply {
     const second = Math.floor(now() / 1000);
-    const index = (status === STATUS_CODE.OK ? 0 : 2) + (close ? 1 : 0);
+    const close = !head.keepAlive;
+    const form = replyForm(head, close);
+    const index = (status === STATUS_CODE.OK ? 0 : 3) + form;
     const ready = variant.ready[index];
     if (ready?.second === second) return ready.reply;
+    const keepAlive = form === REPLY_FORM.keep10;
     let reply: Reply;
     if (status === STATUS_CODE.NotModified) {
       reply = replyOf(
@@ -559,12 +582,13 @@ export class Handler {
           server: this.#server,
           contentLength: null,
           close,
+          keepAlive,
         }),
         close,
       );
     } else {
       const body = variant.body!;
-      const combine = body.length <= COMBINE_LIMIT;
+      const combine = body.length <= COMBINE_LIMIT && !keepAlive;
       reply = replyOf(
         status,
         encodeResponse(status, variant.fields, {
@@ -572,13 +596,14 @@ export class Handler {
           body: combine ? body : undefined,
           contentLength: body.length,
           close,
+          keepAlive,
         }),
         close,
         body.length,
       );
       if (!combine) {
         reply.parts = [body];
-        reply.pin = variant.pin ?? null;
+        reply.pin = body.length > COMBINE_LIMIT ? variant.pin ?? null : null;
       }
     }
     variant.ready[index] = { second, reply };
@@ -718,9 +743,9 @@ export class Handler {
     if (precondition !== "proceed") {
       file?.close();
       if (
-        precondition === "not-modified" && head.minor === 1 && extra === "" &&
+        precondition === "not-modified" && extra === "" &&
         validators === variant
-      ) return this.#ready(variant, STATUS_CODE.NotModified, close);
+      ) return this.#ready(variant, STATUS_CODE.NotModified, head);
       return this.#preconditionReply(precondition, head, validators, extra);
     }
     const isHead = head.method === "HEAD";
@@ -749,9 +774,9 @@ export class Handler {
 
     // 8. The whole representation.
     if (
-      !isHead && head.minor === 1 && extra === "" && body !== undefined &&
+      !isHead && extra === "" && body !== undefined &&
       body === variant.body
-    ) return this.#ready(variant, STATUS_CODE.OK, close);
+    ) return this.#ready(variant, STATUS_CODE.OK, head);
     if (isHead) {
       file?.close();
       body = undefined;
@@ -944,10 +969,11 @@ export class Handler {
     ];
     for (const variant of variants) {
       if (variant === undefined) continue;
-      // Up to four ready replies (200 and 304, keep-alive and close); a 200
-      // copies a body it combines with its head.
+      // Up to six ready replies (200 and 304; keep-alive, close and HTTP/1.0
+      // keep-alive); the first two 200s copy a body they combine with their
+      // heads.
       const body = variant.body?.length ?? 0;
-      bytes += body + 4 * READY_HEAD_COST +
+      bytes += body + 6 * READY_HEAD_COST +
         (body <= COMBINE_LIMIT ? 2 * body : 0);
     }
     this.#entries.set(rawPath, entry, { bytes });

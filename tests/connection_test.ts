@@ -1638,9 +1638,10 @@ Deno.test({
     "Connection.serve() holds about 64 KiB of a long pipelined batch's replies at once",
   ...SANITIZE,
   async fn(): Promise<void> {
-    // Replies to HTTP/1.0 are built per request (a copy each); a batch
-    // answered whole before its first write would hold megabytes for a few
-    // KiB of requests, for as long as the client does not read.
+    // A reply may be built for its request (a copy of its own: to a range,
+    // say), and each queued one is counted: a batch answered whole before
+    // its first write would hold megabytes for a few KiB of requests, for as
+    // long as the client does not read.
     const body = new Uint8Array(60 * 1024).fill(0x62);
     await withTree({ "f.bin": body }, async (root) => {
       const handler = await Handler.create(root);

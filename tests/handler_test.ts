@@ -20,8 +20,12 @@ import {
   type HandlerOptions,
   MAX_CACHED_PATH,
   MAX_COMPRESSING,
+  type Reply,
 } from "../src/handler.ts";
-import { parseRequestHead } from "../src/http/request_parser.ts";
+import {
+  parseRequestHead,
+  type RequestHead,
+} from "../src/http/request_parser.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
 import {
   closeQuietly,
@@ -71,6 +75,13 @@ function utf8(text: string): Uint8Array {
 }
 
 /** Deterministic binary content of `size` bytes (every byte value occurs). */
+/** The head of one whole request. */
+function parseHead(request: string): RequestHead {
+  const parsed = parseRequestHead(utf8(request));
+  assert.equal(parsed.kind, "complete", request);
+  return (parsed as { head: RequestHead }).head;
+}
+
 function binary(size: number): Uint8Array {
   const out = new Uint8Array(size);
   for (let i = 0; i < size; i++) out[i] = (i * 31 + (i >> 8)) & 0xff;
@@ -2655,6 +2666,74 @@ Deno.test({
         );
       } finally {
         await server.close();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() answers a plain HTTP/1.0 GET at once, with a reply shared for the second",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // As HTTP/1.1's: ab, the most common HTTP/1.0 client, would otherwise
+    // measure the linear steps and a reply built per request.
+    const small = utf8("page a\n");
+    const big = binary(100_000); // over COMBINE_LIMIT: sent apart, pinned
+    await withTree({ "a.html": small, "big.bin": big }, async (root) => {
+      const handler = await Handler.create(root);
+      const keep = "Connection: keep-alive\r\n";
+      const first = await handler.handle(
+        parseHead(`GET /a.html HTTP/1.0\r\n${keep}\r\n`),
+      );
+      const etag = /\r\nETag: ("[^"]*")\r\n/.exec(latin1(first.head))![1];
+      const cases = [
+        { path: "/a.html", extra: keep, status: STATUS_CODE.OK, body: small },
+        { path: "/a.html", extra: "", status: STATUS_CODE.OK, body: small },
+        { path: "/big.bin", extra: keep, status: STATUS_CODE.OK, body: big },
+        {
+          path: "/a.html",
+          extra: `${keep}If-None-Match: ${etag}\r\n`,
+          status: STATUS_CODE.NotModified,
+        },
+        { path: "/missing", extra: keep, status: STATUS_CODE.NotFound },
+      ];
+      for (const c of cases) {
+        const label = `${c.path} ${JSON.stringify(c.extra)}`;
+        const head = parseHead(`GET ${c.path} HTTP/1.0\r\n${c.extra}\r\n`);
+        await handler.handle(head); // learns the path
+        // Two answers within one second are one reply (a second may turn
+        // between them once: then the next two are within one).
+        let replies: (Reply | Promise<Reply>)[] = [];
+        for (let tries = 0; tries < 2; tries++) {
+          replies = [handler.handle(head), handler.handle(head)];
+          const dates = replies.map((r) =>
+            r instanceof Promise ? "" : /\r\nDate: ([^\r]*)/.exec(
+              latin1(r.head),
+            )![1]
+          );
+          if (dates[0] === dates[1]) break;
+        }
+        const [reply, again] = replies;
+        assert.ok(!(reply instanceof Promise), `${label}: answered at once`);
+        assert.equal(again, reply, `${label}: one reply for the second`);
+        assert.equal(reply.status, c.status, label);
+        const text = latin1(reply.head);
+        const connection = c.extra === "" ? "close" : "keep-alive";
+        assert.match(text, new RegExp(`\r\nConnection: ${connection}\r\n`));
+        if (c.body === undefined) continue;
+        const headEnd = findHeadEnd(reply.head);
+        const parts = reply.parts as Uint8Array[];
+        assert.deepEqual(
+          concatBytes([reply.head.subarray(headEnd), ...parts]),
+          c.body,
+          label,
+        );
+        if (connection === "keep-alive") {
+          // The body is the one kept, not a third copy of it.
+          assert.equal(headEnd, reply.head.length, `${label}: head alone`);
+          assert.equal(parts.length, 1, label);
+        }
       }
     });
   },

@@ -614,11 +614,13 @@ export function parseRequestHead(
     // OWS field-value OWS CRLF
     while (i < len && (buf[i] === SP || buf[i] === HT)) i++;
     const valueStart = i;
+    while (i < len && FIELD_CHAR[buf[i]] === 1) i++;
+    // Trailing OWS is not part of the value (trimmed once the line is read).
     let valueEnd = i;
-    while (i < len && FIELD_CHAR[buf[i]] === 1) {
-      if (buf[i] !== SP && buf[i] !== HT) valueEnd = i + 1;
-      i++;
-    }
+    while (
+      valueEnd > valueStart &&
+      (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HT)
+    ) valueEnd--;
     if (i === len || (buf[i] === CR && i + 1 === len)) {
       return partialUnlessTooLarge(
         i - lineStart > maxHeadSize,

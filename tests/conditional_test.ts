@@ -273,6 +273,8 @@ const IF_RANGE_CASES: IfRangeCase[] = [
   { name: "matches when absent", ifRange: undefined, expected: true },
   { name: "matches a strong equal tag", ifRange: '"abc"', expected: true },
   { name: "ignores surrounding OWS", ifRange: ' "abc"\t', expected: true },
+  { name: "ignores leading OWS alone", ifRange: ' "abc"', expected: true },
+  { name: "ignores trailing OWS alone", ifRange: '"abc"\t', expected: true },
   { name: "rejects a different tag", ifRange: '"abd"', expected: false },
   { name: "rejects a weak tag", ifRange: 'W/"abc"', expected: false },
   { name: "rejects a tag list", ifRange: '"abc", "x"', expected: false },
@@ -363,6 +365,11 @@ const DATE_CASES: DateCase[] = [
     expected: Date.UTC(2074, 0, 1),
   },
   {
+    name: "resolves RFC 850 years less than 50 years ahead to the future",
+    value: "Tuesday, 01-Jan-75 00:00:00 GMT",
+    expected: Date.UTC(2075, 0, 1),
+  },
+  {
     name: "resolves RFC 850 years more than 50 years ahead to the past",
     value: "Monday, 01-Jan-76 00:00:00 GMT",
     expected: Date.UTC(1976, 0, 1),
@@ -440,8 +447,14 @@ const DATE_CASES: DateCase[] = [
     expected: undefined,
   },
   {
-    name: "rejects asctime with a zero-padded day",
-    value: "Sun Nov 06 08:49:37 1994 GMT",
+    // RFC 9110 section 5.6.7: date3 = month SP ( 2DIGIT / ( SP DIGIT ) ).
+    name: "parses asctime with a zero-padded day",
+    value: "Sun Nov 06 08:49:37 1994",
+    expected: NOV_6_1994,
+  },
+  {
+    name: "rejects asctime with a zone",
+    value: "Sun Nov  6 08:49:37 1994 GMT",
     expected: undefined,
   },
   {
@@ -461,6 +474,43 @@ for (const { name, value, expected } of DATE_CASES) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "parseHttpDate() resolves RFC 850 years more than 50 years back to the next century",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn(): void {
+    const now = Date.UTC(2090, 5, 1);
+    // 2040 is 50.4 years back, 2140 49.6 years ahead; 2041 is 49.4 years back.
+    assert.equal(
+      parseHttpDate("Sunday, 01-Jan-40 00:00:00 GMT", { now }),
+      Date.UTC(2140, 0, 1),
+    );
+    assert.equal(
+      parseHttpDate("Tuesday, 01-Jan-41 00:00:00 GMT", { now }),
+      Date.UTC(2041, 0, 1),
+    );
+  },
+});
+
+Deno.test({
+  name: "parseHttpDate() knows the name and the last day of every month",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn(): void {
+    const names = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(" ");
+    for (const year of [2023, 2024]) {
+      for (let month = 0; month < 12; month++) {
+        const last = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+        const ms = Date.UTC(year, month, last, 12);
+        assert.equal(parseHttpDate(new Date(ms).toUTCString()), ms);
+        const next = `Mon, ${last + 1} ${names[month]} ${year} 12:00:00 GMT`;
+        assert.equal(parseHttpDate(next), undefined, next);
+      }
+    }
+  },
+});
 
 Deno.test({
   name: "parseHttpDate() round-trips Date.prototype.toUTCString()",

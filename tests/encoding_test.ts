@@ -24,6 +24,14 @@ const CASES: readonly Case[] = [
   { name: "gzip, br prefers br", header: "gzip, br", expected: "br" },
   { name: "higher q wins", header: "br;q=0.5, gzip", expected: "gzip" },
   { name: "equal q prefers br", header: "br;q=1, gzip;q=1", expected: "br" },
+  // RFC 9110 section 12.4.2: a member without a weight has q=1.
+  { name: "no q ties with q=1", header: "br;q=1, gzip", expected: "br" },
+  {
+    name: "no q on identity ties with q=1",
+    header: "identity, gzip;q=1",
+    available: ["gzip"],
+    expected: "gzip",
+  },
   {
     name: "equal q prefers br in any order",
     header: "gzip;q=0.7, br;q=0.7",

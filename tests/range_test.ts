@@ -612,5 +612,13 @@ Deno.test({
         }),
       RangeError,
     );
+    // Offsets are whole, non-negative byte positions (RFC 9110 section 14.1.2).
+    for (const range of [{ start: 0.5, end: 1 }, { start: 0, end: 1.5 }]) {
+      assert.throws(
+        () => multipartLayout([range], 5, { contentType: ct, boundary: "b" }),
+        RangeError,
+        JSON.stringify(range),
+      );
+    }
   },
 });

@@ -480,6 +480,10 @@ const DECODE_CASES: {
   { name: "UTF-8 euro", raw: "%e2%82%ac", decoded: "€" },
   { name: "4-byte UTF-8", raw: "%F0%9F%98%80", decoded: "😀" },
   { name: "BOM is kept", raw: "%ef%bb%bfx", decoded: "\ufeffx" },
+  // Escapes of controls decode: rejecting them is sanitizeTarget()'s job.
+  { name: "escapes with a high digit 0", raw: "%0a%09", decoded: "\n\t" },
+  // A URI is ASCII: a raw U+0080 must not complete an escaped lead byte.
+  { name: "raw non-ASCII", raw: "%c2\u0080", decoded: undefined },
   { name: "lone %", raw: "%", decoded: undefined },
   { name: "short escape", raw: "%4", decoded: undefined },
   { name: "non-hex escape", raw: "%g0", decoded: undefined },

@@ -69,6 +69,11 @@ const VALID_BODIES: readonly ValidCase[] = [
   },
   { name: "leading zeros in size", body: "005\r\nhello\r\n000\r\n\r\n" },
   {
+    name: "size digits of exactly maxChunkLine on every chunk line",
+    body: "0005\r\nhello\r\n0000\r\n\r\n",
+    limits: { maxChunkLine: 4 },
+  },
+  {
     name: "more than 15 leading zeros in size",
     body: `${"0".repeat(20)}5\r\nhello\r\n${"0".repeat(30)}\r\n\r\n`,
   },
@@ -87,6 +92,15 @@ const VALID_BODIES: readonly ValidCase[] = [
   {
     name: "quoted extension value with escapes",
     body: '5;name="a \\"b\\" ;c"\r\nhello\r\n0\r\n\r\n',
+  },
+  {
+    // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ): VCHAR is ! to ~.
+    name: "quoted-pairs of the first and last VCHAR",
+    body: '5;a="\\!\\~"\r\nhello\r\n0\r\n\r\n',
+  },
+  {
+    name: "extension names without values",
+    body: "5;a;b\r\nhello\r\n0;c ;d\r\n\r\n",
   },
   { name: "one trailer", body: "5\r\nhello\r\n0\r\nX: y\r\n\r\n" },
   {
@@ -249,6 +263,12 @@ const ERROR_BODIES: readonly ErrorCase[] = [
     status: STATUS_CODE.BadRequest,
   },
   {
+    // Read as LF, the next byte would leave a valid body.
+    name: "bare CR and another byte after size",
+    body: "5\rxhello\r\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
     name: "CR CR LF after size",
     body: "5\r\r\nhello\r\n0\r\n\r\n",
     status: STATUS_CODE.BadRequest,
@@ -318,6 +338,17 @@ const ERROR_BODIES: readonly ErrorCase[] = [
     status: STATUS_CODE.BadRequest,
   },
   {
+    name: "16 significant digits, 1 followed by 15 zeros",
+    body: `1${"0".repeat(15)}\r\n`,
+    limits: { maxBodySize: Infinity },
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "empty chunk-size line",
+    body: "\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
     name: "overflowing size 1 followed by 17 zeros",
     body: "100000000000000000\r\n",
     limits: { maxBodySize: Infinity },
@@ -342,6 +373,16 @@ const ERROR_BODIES: readonly ErrorCase[] = [
   {
     name: "bare CR after data",
     body: "5\r\nhello\r0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "another byte then LF after data",
+    body: "5\r\nhellox\n0\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "bare CR and another byte after data",
+    body: "5\r\nhello\rx0\r\n\r\n",
     status: STATUS_CODE.BadRequest,
   },
   // Body size.
@@ -385,6 +426,7 @@ const ERROR_BODIES: readonly ErrorCase[] = [
     ["two values", "0;a=b c"],
     ["a name with a non-token character", "0;a@b"],
     ["an escape of a control character", '0;a="\\\x01"'],
+    ["an escape of DEL", '0;a="\\\x7f"'],
     // BWS only before ";" or "=" (RFC 9112 section 7.1.1), never before CRLF.
     ["whitespace after the size", "0 "],
     ["a tab after the size", "0\t"],
@@ -456,6 +498,11 @@ const ERROR_BODIES: readonly ErrorCase[] = [
   {
     name: "trailer ended by bare CR",
     body: "0\r\nX: y\rZ: w\r\n\r\n",
+    status: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "trailer ended by bare CR and another byte",
+    body: "0\r\nX: y\rxZ: w\r\n\r\n",
     status: STATUS_CODE.BadRequest,
   },
   {
@@ -549,6 +596,63 @@ Deno.test({
           `${c.name} (byte by byte): expected error ${c.status}, got ${
             describe(result)
           } at byte ${at}`,
+        );
+      });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "ChunkedDecoder.feed() accepts a chunk size of 15 significant digits on every chunk line",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn(): void {
+    const fifteen = ["1" + "0".repeat(14), "f".repeat(15)];
+    for (const body of [`${fifteen[0]}\r\n`, `1\r\na\r\n${fifteen[1]}\r\n`]) {
+      const decoder = new ChunkedDecoder({ maxBodySize: Infinity });
+      const result = decoder.feed(encoder.encode(body));
+      assert.equal(result.kind, "partial", `${body}: got ${describe(result)}`);
+    }
+  },
+});
+
+/** Chunked bodies whose last byte can never be followed by a valid body. */
+const BAD_LAST_BYTES: readonly string[] = [
+  "5x",
+  "5\rx",
+  "0 x",
+  "0;@",
+  "0;a@",
+  "0;a @",
+  "0;a=@",
+  "0;a=b@",
+  '0;a="\x01',
+  '0;a="\\\x01',
+  "5\r\nhellox",
+  "5\r\nhello\rx",
+  "0\r\n@",
+  "0\r\nX@",
+  "0\r\nX: \x01",
+  "0\r\nX: y\rx",
+  "0\r\n\rx",
+];
+
+Deno.test({
+  name: "ChunkedDecoder.feed() rejects a bad byte as soon as it arrives",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t): Promise<void> {
+    for (const body of BAD_LAST_BYTES) {
+      await t.step(JSON.stringify(body), (): void => {
+        const buf = encoder.encode(body);
+        const decoder = new ChunkedDecoder();
+        const before = decoder.feed(buf, 0, buf.length - 1);
+        assert.equal(before.kind, "partial", `before: got ${describe(before)}`);
+        const last = decoder.feed(buf, buf.length - 1);
+        assert.ok(
+          last.kind === "error" && last.status === STATUS_CODE.BadRequest,
+          `last byte: got ${describe(last)}`,
         );
       });
     }

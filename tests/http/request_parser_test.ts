@@ -592,6 +592,11 @@ const REQUEST_LINE_CASES: readonly Case[] = [
     input: req("GET\t/ HTTP/1.1", "Host: h"),
     expected: STATUS_CODE.BadRequest,
   },
+  {
+    name: "tab before version",
+    input: req("GET /\tHTTP/1.1", "Host: h"),
+    expected: STATUS_CODE.BadRequest,
+  },
   // Methods.
   {
     name: "empty method",
@@ -1170,6 +1175,16 @@ const HOST_CASES: readonly Case[] = [
     expected: { host: "[v1.fe80::a+en1]" },
   },
   {
+    name: "IPvFuture with version 0",
+    input: req("GET / HTTP/1.1", "Host: [v0.a]"),
+    expected: { host: "[v0.a]" },
+  },
+  {
+    name: "IPv6 with an IPv4 tail of 255s",
+    input: req("GET / HTTP/1.1", "Host: [::ffff:255.255.255.255]"),
+    expected: { host: "[::ffff:255.255.255.255]" },
+  },
+  {
     name: "empty port",
     input: req("GET / HTTP/1.1", "Host: example.com:"),
     expected: { host: "example.com:" },
@@ -1292,6 +1307,17 @@ const HOST_CASES: readonly Case[] = [
   {
     name: "IPv4 tail and eight groups ([1:2:3:4:5:6:7:1.2.3.4])",
     input: req("GET / HTTP/1.1", "Host: [1:2:3:4:5:6:7:1.2.3.4]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    name: "IPvFuture without a version ([v.a])",
+    input: req("GET / HTTP/1.1", "Host: [v.a]"),
+    expected: STATUS_CODE.BadRequest,
+  },
+  {
+    // RFC 3986 section 3.2.2: a leading ":" only as part of "::".
+    name: "IPv6 with one leading colon ([:12:3:4:5:6:7:8])",
+    input: req("GET / HTTP/1.1", "Host: [:12:3:4:5:6:7:8]"),
     expected: STATUS_CODE.BadRequest,
   },
   {
@@ -1558,6 +1584,12 @@ const TRANSFER_ENCODING_CASES: readonly Case[] = [
     expected: STATUS_CODE.NotImplemented,
   },
   {
+    // As long as "chunked", and not it.
+    name: "deflate, chunked",
+    input: withTE("Transfer-Encoding: deflate, chunked"),
+    expected: STATUS_CODE.NotImplemented,
+  },
+  {
     name: "gzip line then chunked line",
     input: withTE("Transfer-Encoding: gzip", "Transfer-Encoding: chunked"),
     expected: STATUS_CODE.NotImplemented,
@@ -1660,6 +1692,11 @@ const CONNECTION_CASES: readonly Case[] = [
   {
     name: "HTTP/1.1 keep-alive",
     input: req("GET / HTTP/1.1", "Host: a", "Connection: keep-alive"),
+    expected: { keepAlive: true },
+  },
+  {
+    name: "HTTP/1.1 an option as long as close",
+    input: req("GET / HTTP/1.1", "Host: a", "Connection: clone"),
     expected: { keepAlive: true },
   },
   {
@@ -2100,6 +2137,12 @@ Deno.test({
         400,
         undefined,
       ],
+      [
+        "CR CR LF ending the request line",
+        "GET / HTTP/1.1\r\r\nHost: a\r\n\r\n",
+        400,
+        undefined,
+      ],
     ];
     for (const [name, input, status, expected] of cases) {
       for (const offset of [0, 3]) {
@@ -2113,6 +2156,95 @@ Deno.test({
           ? undefined
           : latin1(buf, result.lineStart!, result.lineEnd);
         assert.equal(found, expected, `${name} at ${offset}`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "latin1() decodes right when a string shares a cache slot with a longer one it starts",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn(): void {
+    // Each string after each one-byte extension of it: for some of the
+    // pairs both land in one slot, where the cached bytes match as far as
+    // the shorter string goes.
+    for (let i = 0; i < 200; i++) {
+      const short = `/p${i}`;
+      for (let c = 0x21; c < 0x7f; c++) {
+        const long = short + String.fromCharCode(c);
+        assert.equal(latin1(encoder.encode(long), 0, long.length), long);
+        assert.equal(latin1(encoder.encode(short), 0, short.length), short);
+      }
+    }
+  },
+});
+
+/** The methods of RFC 9110 and RFC 5789, which the parser shares. */
+const KNOWN_METHODS = [
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "DELETE",
+  "OPTIONS",
+  "PATCH",
+  "CONNECT",
+  "TRACE",
+];
+
+Deno.test({
+  name:
+    "parseRequestHead() keeps a method one byte away from a known one as sent",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn(): void {
+    const variants = new Set<string>();
+    for (const m of KNOWN_METHODS) {
+      variants.add(m + "X");
+      variants.add(m.slice(0, -1));
+      for (let k = 0; k < m.length; k++) {
+        for (const d of [-1, 1]) {
+          const c = String.fromCharCode(m.charCodeAt(k) + d);
+          variants.add(m.slice(0, k) + c + m.slice(k + 1));
+        }
+      }
+    }
+    for (const method of variants) {
+      if (!/^[A-Z]+$/.test(method) || KNOWN_METHODS.includes(method)) continue;
+      check({
+        name: method,
+        input: req(`${method} / HTTP/1.1`, "Host: a"),
+        expected: { method },
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "parseRequestHead() checks every byte of the HTTP-version",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn(): void {
+    // HTTP-version = "HTTP/" DIGIT "." DIGIT, then CRLF (RFC 9112 section 2.3).
+    const version = "HTTP/1.1\r\n";
+    for (let k = 0; k < version.length; k++) {
+      for (const d of [-1, 1]) {
+        const sent = version.slice(0, k) +
+          String.fromCharCode(version.charCodeAt(k) + d) +
+          version.slice(k + 1);
+        const input = `GET / ${sent}Host: a\r\n\r\n`;
+        const m = /^HTTP\/(\d)\.(\d)\r\n$/.exec(sent);
+        check({
+          name: JSON.stringify(sent),
+          input,
+          expected: m === null
+            ? STATUS_CODE.BadRequest
+            : m[1] !== "1"
+            ? STATUS_CODE.HTTPVersionNotSupported
+            : { sentMinor: +m[2] },
+        });
       }
     }
   },

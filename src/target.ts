@@ -27,14 +27,15 @@ export type TargetResult =
   | { ok: false; status: StatusCode; reason: string };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const NON_ASCII = /[^\x00-\x7f]/;
 
 function bad(reason: string): TargetResult {
   return { ok: false, status: STATUS_CODE.BadRequest, reason };
 }
 
-/** Percent-decodes `raw` as UTF-8; undefined when an escape or the UTF-8 is invalid (overlong forms included). */
+/** Percent-decodes `raw` (a URI: ASCII) as UTF-8; undefined when it holds a character above U+007F, or an escape or the UTF-8 is invalid (overlong forms included). */
 export function percentDecode(raw: string): string | undefined {
-  if (!raw.includes("%")) return raw;
+  if (!raw.includes("%")) return NON_ASCII.test(raw) ? undefined : raw;
   const bytes = new Uint8Array(raw.length);
   let n = 0;
   for (let i = 0; i < raw.length; i++) {

@@ -484,6 +484,11 @@ const DECODE_CASES: {
   { name: "escapes with a high digit 0", raw: "%0a%09", decoded: "\n\t" },
   // A URI is ASCII: a raw U+0080 must not complete an escaped lead byte.
   { name: "raw non-ASCII", raw: "%c2\u0080", decoded: undefined },
+  {
+    name: "raw non-ASCII without escapes",
+    raw: "caf\u00e9",
+    decoded: undefined,
+  },
   { name: "lone %", raw: "%", decoded: undefined },
   { name: "short escape", raw: "%4", decoded: undefined },
   { name: "non-hex escape", raw: "%g0", decoded: undefined },

@@ -79,6 +79,7 @@ Options:
                           the server's Server, Cache-Control or CORS fields
       --cors              Access-Control-Allow-Origin: * and CORS preflights
       --spa               Serve /index.html for unknown extension-less paths
+                          to requests whose Accept takes text/html
       --404 FILE          Use FILE as the 404 page
       --dir-listing       List directories that have no index.html
       --dotfiles          Serve dotfiles (.well-known/ is always served)

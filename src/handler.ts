@@ -324,9 +324,55 @@ function hasExtension(segments: readonly string[]): boolean {
   return last.lastIndexOf(".") > 0;
 }
 
+/** A media range's weight: `;q=` with a qvalue (RFC 9110 section 12.4.2). */
+const WEIGHT = /^[ \t]*[qQ]=(0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)[ \t]*$/;
+
+/**
+ * The weight `accept` gives the media type `type` (lower case), from its most
+ * specific range that matches (RFC 9110 section 12.5.1: types are
+ * case-insensitive, `q=0` means not acceptable), and how specific that range
+ * is: 2 the type itself, 1 its `type/*`, 0 the full wildcard, -1 none
+ * (weight 0). Members with a malformed weight are skipped.
+ */
+function acceptWeight(
+  accept: string,
+  type: string,
+): { q: number; specificity: number } {
+  const wildcard = type.slice(0, type.indexOf("/")) + "/*";
+  let q = 0;
+  let specificity = -1;
+  for (const member of accept.split(",")) {
+    const [range, ...params] = member.split(";");
+    const name = range.trim().toLowerCase();
+    const rank = ["*/*", wildcard, type].indexOf(name);
+    if (rank < 0 || rank < specificity) continue;
+    let weight = 1;
+    let valid = true;
+    for (const param of params) {
+      if (!/^[ \t]*[qQ]=/.test(param)) continue;
+      const match = WEIGHT.exec(param);
+      if (match === null) valid = false;
+      else weight = Number(match[1]);
+    }
+    if (!valid) continue;
+    q = rank > specificity ? weight : Math.max(q, weight);
+    specificity = rank;
+  }
+  return { q, specificity };
+}
+
 function acceptsHtml(accept: string | undefined): boolean {
-  return accept !== undefined &&
-    (accept.includes("text/html") || accept.includes("*/*"));
+  return accept !== undefined && acceptWeight(accept, "text/html").q > 0;
+}
+
+/** True when `accept` prefers JSON to HTML: a higher weight, or an equal one from a more specific range. */
+function prefersJson(accept: string | undefined): boolean {
+  if (accept === undefined) return false;
+  const json = acceptWeight(accept, "application/json");
+  const html = acceptWeight(accept, "text/html");
+  return json.q > 0 &&
+    (json.q > html.q ||
+      (json.q === html.q && json.specificity > html.specificity));
 }
 
 /** Answers requests from one root. */
@@ -1328,8 +1374,7 @@ export class Handler {
       });
       return replyOf(STATUS_CODE.NotModified, bytes, close);
     }
-    const json = head.fields.accept?.includes("application/json") &&
-      !head.fields.accept.includes("text/html");
+    const json = prefersJson(head.fields.accept);
     const page = json
       ? listing.json ??= this.#page(renderListingJson(path, entries))
       : listing.html ??= this.#page(renderListingHtml(path, entries));

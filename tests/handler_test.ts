@@ -1877,6 +1877,65 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "Handler.handle() weighs Accept as RFC 9110 does for the SPA fallback and listings (case-insensitive, q=0 refuses)",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const index = "<!doctype html><div id=app></div>";
+    const files: Files = { "index.html": index, "dir/a.txt": "a" };
+    await serveTree(files, { spa: true, dirListing: true }, async (port) => {
+      const spa: [string | undefined, number][] = [
+        ["text/html", STATUS_CODE.OK],
+        ["TEXT/HTML", STATUS_CODE.OK],
+        ["text/*", STATUS_CODE.OK],
+        ["application/json, text/plain, */*", STATUS_CODE.OK],
+        ["text/html;q=0", STATUS_CODE.NotFound],
+        ["text/html; q=0.0, */*", STATUS_CODE.NotFound],
+        ["*/*;q=0", STATUS_CODE.NotFound],
+        ["application/json", STATUS_CODE.NotFound],
+        [undefined, STATUS_CODE.NotFound],
+      ];
+      for (const [accept, status] of spa) {
+        const res = await get(
+          port,
+          "/some/route",
+          accept === undefined ? {} : { Accept: accept },
+        );
+        assert.equal(res.status, status, `SPA, Accept: ${accept}`);
+        assert.equal(res.headers["vary"], "Accept", `SPA, Accept: ${accept}`);
+      }
+      const json = "application/json";
+      const html = "text/html; charset=utf-8";
+      const listing: [string | undefined, string][] = [
+        [undefined, html],
+        ["*/*", html],
+        ["application/json", json],
+        ["Application/JSON", json],
+        ["application/json, text/plain, */*", json],
+        ["application/json, text/html;q=0.5", json],
+        ["text/html, application/json;q=0.5", html],
+        ["application/json, text/html", html],
+        ["application/json;q=0", html],
+        ["application/json-patch+json", html],
+      ];
+      for (const [accept, type] of listing) {
+        const res = await get(
+          port,
+          "/dir/",
+          accept === undefined ? {} : { Accept: accept },
+        );
+        assert.equal(res.status, STATUS_CODE.OK, `listing, Accept: ${accept}`);
+        assert.equal(
+          res.headers["content-type"],
+          type,
+          `listing, Accept: ${accept}`,
+        );
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "Handler.handle() answers a repeated 404 from memory, like the first",
   ...SANITIZE,
   async fn(): Promise<void> {

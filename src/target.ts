@@ -27,7 +27,7 @@ export type TargetResult =
   | { ok: false; status: StatusCode; reason: string };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 function bad(reason: string): TargetResult {
   return { ok: false, status: STATUS_CODE.BadRequest, reason };

@@ -140,10 +140,12 @@ export class Connection {
   #sendTimeout: number;
   #maxPendingHeads: number;
   #idle = false;
-  /** The loop waits for a request head: for its first byte on a new connection, or for the rest of it. */
-  #headComing = false;
-  /** A stop came while a request head was coming: that request is waited for (briefly) and answered. */
-  #awaitHead = false;
+  /** The loop waits for a request: for its first byte on a new connection, the rest of its head, or the rest of its body. */
+  #reading = false;
+  /** A stop came while a request was coming: that request is waited for until `#stopBy` and answered. */
+  #awaiting = false;
+  /** When a stop stops waiting for a request that is coming (ms on the monotonic clock). */
+  #stopBy = Infinity;
   #closed = false;
   #noDelay = false;
   #draining = false;
@@ -224,18 +226,22 @@ export class Connection {
    * Finishes the response in progress, if any, then closes. A request whose
    * head is coming (on a connection accepted just before, or part of it
    * here) gets a short while to arrive and is answered (nginx waits for it
-   * too), not its whole header timeout.
+   * too), not its whole header timeout; so does the rest of a body that is
+   * coming.
    */
   drain(): void {
     this.#draining = true;
     if (this.#idle) this.close();
-    else if (this.#headComing) {
-      this.#awaitHead = true;
-      this.deadline = Math.min(
-        this.deadline,
-        monotonicNow() + TIMEOUTS.headOnStop,
-      );
+    else if (this.#reading) {
+      this.#awaitRequest();
+      this.deadline = Math.min(this.deadline, this.#stopBy);
     }
+  }
+
+  /** A stop waits for the request that is coming (its head, or the rest of its body) a short while only. */
+  #awaitRequest(): void {
+    this.#awaiting = true;
+    this.#stopBy = monotonicNow() + TIMEOUTS.headOnStop;
   }
 
   /** Serves requests until the peer closes, an error, a timeout or a drain. Never rejects. */
@@ -418,10 +424,12 @@ export class Connection {
       } else if (pending.length > 0) await this.#flush();
       // Every response of the batch is out: log them.
       this.#flushLog();
-      // A stop ends the connection here, unless a request head was coming
-      // when it came (in pieces, say): that request is waited for.
-      if (this.#draining && waiting === null && !this.#awaitHead) {
-        return false;
+      // A stop ends the connection here, unless a request is coming: its
+      // head partly read (in pieces, or pipelined behind the responses just
+      // sent) or its body. That request is waited for, briefly.
+      if (this.#draining && !this.#awaiting) {
+        if (waiting === null && start === end) return false;
+        this.#awaitRequest();
       }
 
       // Make room, then read more.
@@ -450,7 +458,7 @@ export class Connection {
       const empty = end === 0 && waiting === null;
       // Between requests: not before the first one, nor within one.
       this.#idle = empty && !headStarted;
-      this.#headComing = waiting === null && !this.#idle;
+      this.#reading = !this.#idle;
       if (waiting !== null) {
         // A body pipelined behind responses just sent counts from now, as a
         // head does: the time spent on them is not the client's (one waiting
@@ -463,6 +471,7 @@ export class Connection {
         headStarted = true;
         this.deadline = headDeadline = time + headerTimeout;
       } // else a head (or a new connection) is in progress: keep its deadline
+      if (this.deadline > this.#stopBy) this.deadline = this.#stopBy;
       answered = false;
       let n: number | null;
       try {
@@ -476,7 +485,7 @@ export class Connection {
         return true;
       }
       this.#idle = false;
-      this.#headComing = false;
+      this.#reading = false;
       if (empty && !headStarted) {
         headStarted = true;
         this.deadline = headDeadline = monotonicNow() + headerTimeout;

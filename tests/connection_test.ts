@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type AccessRecord, Connection } from "../src/connection.ts";
+import { type AccessRecord, Connection, TIMEOUTS } from "../src/connection.ts";
 import { ALLOWED_METHODS, Handler, type Reply } from "../src/handler.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
 import { formatCommonLog } from "../src/log.ts";
@@ -1485,6 +1485,52 @@ Deno.test({
         });
       }
     });
+  },
+});
+
+Deno.test({
+  name:
+    "Connection.drain() while a response is prepared lets a pipelined head partly read arrive and answers it",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    await withTree(
+      { "a.html": "page a\n", "b.html": "page b\n" },
+      async (root) => {
+        const handler = await Handler.create(root);
+        // The first request is answered slowly (a file read from disk, say);
+        // the stop comes meanwhile, with part of the second head read.
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => release = resolve);
+        let calls = 0;
+        const slow: Handler = Object.create(handler);
+        slow.handle = (head) =>
+          calls++ === 0
+            ? gate.then(() => handler.handle(head))
+            : handler.handle(head);
+        const gated = gatedConn();
+        const connection = new Connection(gated.conn, slow);
+        const served = connection.serve();
+        const second = get("/b.html");
+        gated.push(get("/a.html") + second.slice(0, 10));
+        await until(() => calls === 1, "the first request to be handled");
+        connection.drain();
+        release();
+        await until(() => gated.waiting() === 1, "the next read");
+        // Waited for as briefly as a head on its way when the stop comes.
+        assert.ok(
+          connection.deadline <= performance.now() + TIMEOUTS.headOnStop,
+          "the header timeout, not the stop's wait",
+        );
+        gated.push(second.slice(10));
+        await until(() => gated.waiting() === 1, "the read after it");
+        gated.end(); // the client's end, after the lingering close
+        await served;
+        const text = gated.text();
+        assert.match(text, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\npage a\n/);
+        assert.ok(text.includes("\r\n\r\npage a\nHTTP/1.1 200 OK\r\n"), text);
+        assert.match(text, /\r\nConnection: close\r\n\r\npage b\n$/);
+      },
+    );
   },
 });
 

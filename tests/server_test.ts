@@ -403,6 +403,52 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "Server.shutdown() waits for a body on its way as briefly as for a head, not its header timeout",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // A header timeout and a grace far past the test's waits: a body that
+    // does not come must not hold the stop for either.
+    const records: AccessRecord[] = [];
+    const log = (record: AccessRecord): void => void records.push(record);
+    const options = { server: { headerTimeout: 120_000, log } };
+    await withServer(FILES, options, async (s) => {
+      const conn = await connect(s.port);
+      try {
+        await writeAll(
+          conn,
+          bytes(
+            "GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n" +
+              "Expect: 100-continue\r\n\r\n",
+          ),
+        );
+        // The server has the head and waits for the body.
+        const reader = new ResponseReader(conn);
+        const interim = await withTimeout(reader.read(), 5000, {
+          label: "100 Continue",
+        });
+        assert.equal(interim.statusLine, "HTTP/1.1 100 Continue");
+        await writeAll(conn, bytes("ab"));
+        const start = Date.now();
+        await withTimeout(s.server.shutdown({ grace: 120_000 }), 5000, {
+          label: "shutdown",
+        });
+        const elapsed = Date.now() - start;
+        assert.ok(elapsed >= 800, `closed too early: ${elapsed} ms`);
+        assert.equal(s.server.connections, 0);
+        assert.equal((await waitClosed(conn)).total, 0);
+        assert.deepEqual(
+          records.map((r) => `${r.request} ${r.status}`),
+          ["GET /a.txt HTTP/1.1 408"],
+        );
+      } finally {
+        conn.close();
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "Server.shutdown() lets a response in flight finish",
   ...SANITIZE,
   async fn(): Promise<void> {

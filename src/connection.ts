@@ -17,6 +17,7 @@ import { concat } from "./bytes.ts";
 import { TIMEOUTS } from "./defaults.ts";
 import {
   latin1,
+  PARSE_LIMITS,
   type ParseLimits,
   type ParseOptions,
   parseRequestHead,
@@ -177,7 +178,9 @@ export class Connection {
     this.#handler = handler;
     this.#options = options;
     this.#parseOptions = { limits: options.limits, start: 0, end: 0 };
-    this.#maxBuffer = (options.limits?.maxHeadSize ?? 16384) + 4096;
+    this.#maxBuffer =
+      (options.limits?.maxHeadSize ?? PARSE_LIMITS.maxHeadSize) +
+      4096;
     this.#maxBody = options.bodyLimits?.maxBodySize ?? BODY_LIMITS.maxBodySize;
     this.#sendTimeout = options.sendTimeout ?? TIMEOUTS.send;
     this.#maxPendingHeads = options.maxPendingHeads ?? PENDING_HEADS;

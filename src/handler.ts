@@ -209,7 +209,9 @@ interface Variant {
    * True when `body` was read so soon after the file last changed that a
    * change in the same tick of the file system's clock (the change time
    * has whole seconds) would leave its stamp alone: read again at the next
-   * check, as git treats "racily clean" files.
+   * check, as git treats "racily clean" files. Also set on a variant
+   * streamed from disk that was stamped that soon after a change: the
+   * copies compressed from its file are then made anew at the next check.
    */
   racy: boolean;
   /** Which read of the file `body` came from (a new number for every read); keys its compressed copies. */
@@ -1194,8 +1196,16 @@ export class Handler {
   ): Promise<Variant> {
     const { varies, keep } = options;
     const size = found.size;
+    // Streamed: a copy compressed from the file before the next check may
+    // come from a change that left the stamp alone, and is kept on the
+    // entry with this variant; a racy one is made anew at the next check.
+    const streamed = (): Variant => {
+      const variant = this.#variant(found, coding, varies);
+      variant.racy = changedLately(found);
+      return variant;
+    };
     if (!keep || size > this.#maxCachedFile || !this.#mayLoad(size)) {
-      return this.#variant(found, coding, varies);
+      return streamed();
     }
     this.#loading += size;
     let read;
@@ -1204,7 +1214,7 @@ export class Handler {
     } finally {
       this.#loading -= size;
     }
-    if (!("bytes" in read)) return this.#variant(found, coding, varies);
+    if (!("bytes" in read)) return streamed();
     const variant = this.#variant(stamped(found, read), coding, varies);
     variant.body = read.bytes;
     variant.pin = this.#pinFor(read.bytes);

@@ -2479,6 +2479,63 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "Handler.handle() compresses again a streamed file read in the second it last changed",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // As above, for the copy --compress makes of a file streamed from disk
+    // (over maxCachedFile): it was carried from check to check for as long
+    // as the stamp held, so the second rewrite was never sent compressed.
+    const size = 600;
+    const options = { freshness: 50, compress: true, maxCachedFile: 100 };
+    await serveTree(
+      { "app.js": "A".repeat(size) },
+      options,
+      async (port, root) => {
+        const path = `${root}/app.js`;
+        const gz = { "Accept-Encoding": "gzip" };
+        const gunzipped = async (): Promise<string> => {
+          const res = await get(port, "/app.js", gz);
+          assert.equal(res.status, STATUS_CODE.OK);
+          return res.headers["content-encoding"] === "gzip"
+            ? decoder.decode(gunzipSync(res.body))
+            : "";
+        };
+        const rewrite = async (text: string): Promise<number> => {
+          await Deno.writeTextFile(path, text);
+          await Deno.utime(path, FIXED_MTIME, FIXED_MTIME);
+          return (await Deno.stat(path)).ctime!.getTime();
+        };
+        let served = false;
+        for (let attempt = 0; attempt < 5 && !served; attempt++) {
+          const first = String.fromCharCode(0x42 + 2 * attempt).repeat(size);
+          const second = String.fromCharCode(0x43 + 2 * attempt).repeat(size);
+          const changed = await rewrite(first);
+          await until(
+            async () => (await gunzipped()) === first,
+            "the first rewrite to be sent compressed",
+            { ms: 1000, step: 10 },
+          );
+          if ((await rewrite(second)) !== changed) continue; // crossed a second
+          served = true;
+          await until(
+            async () => (await get(port, "/app.js")).text === second,
+            "the second rewrite, in the same second, to be served",
+            { ms: 4000, step: 50 },
+          );
+          await until(
+            async () => (await gunzipped()) === second,
+            "the second rewrite, in the same second, to be sent compressed",
+            { ms: 4000, step: 50 },
+          );
+        }
+        assert.ok(served, "two rewrites within one second");
+      },
+    );
+  },
+});
+
+Deno.test({
   name: "Handler.handle() never sends a Last-Modified later than its Date",
   ...SANITIZE,
   async fn(): Promise<void> {

@@ -1137,7 +1137,11 @@ export class Handler {
         varies: entry.varies,
         keep,
       });
-      if (entry.identity === old) entry.compressed = previous!.compressed;
+      // A copy of its own: one that a compression in progress adds to the
+      // previous entry is not counted for this one.
+      if (entry.identity === old) {
+        entry.compressed = { ...previous!.compressed };
+      }
       for (const coding of CONTENT_CODINGS) {
         const found = sidecars[coding];
         if (found === undefined) continue;

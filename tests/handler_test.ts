@@ -1242,6 +1242,59 @@ Deno.test({
 
 Deno.test({
   name:
+    "Handler.handle() accounts a compressed copy made while its path was checked again",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // The entry of the check that came during the compression took over
+    // the first entry's compressed copies (the same object): the copy added
+    // to it when the compression ended was kept by the held entry, and
+    // served from it, without being counted against the cache.
+    const text = script(8 * 1024 * 1024); // compressed in 128 slices
+    await withTree({ "app.js": text }, async (root) => {
+      const realNow = Date.now;
+      let offset = 10_000; // the file settled long ago: its bytes are kept
+      Date.now = () => realNow() + offset;
+      try {
+        const handler = await Handler.create(root, { compress: true });
+        const gzHead = parseHead(
+          "GET /app.js HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n",
+        );
+        const first = handler.handle(gzHead);
+        await until(() => handler.cached.paths === 1, "the path to be held", {
+          step: 1,
+        });
+        offset += 1000; // past the freshness: the next request checks again
+        const plain = await handler.handle(
+          parseHead("GET /app.js HTTP/1.1\r\nHost: x\r\n\r\n"),
+        );
+        assert.equal(plain.status, STATUS_CODE.OK);
+        assert.equal(
+          handler.cached.compressed,
+          0,
+          "checked again while the copy is being made",
+        );
+        const before = handler.cached.bytes;
+        assert.equal((await first).status, STATUS_CODE.OK);
+        const again = await handler.handle(gzHead);
+        assert.equal(again.status, STATUS_CODE.OK);
+        assert.match(decoder.decode(again.head), /Content-Encoding: gzip\r\n/);
+        const copy = handler.cached.compressed;
+        assert.ok(copy > 0, "the copy is made");
+        assert.ok(
+          handler.cached.bytes >= before + copy,
+          `accounted ${
+            handler.cached.bytes - before
+          } bytes for a held ${copy}-byte copy`,
+        );
+      } finally {
+        Date.now = realNow;
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
     "Handler.handle() keeps one compressed copy of a file for every path to it, held or not",
   ...SANITIZE,
   async fn(): Promise<void> {

@@ -658,8 +658,12 @@ export class Handler {
     return reply;
   }
 
-  /** The linear steps; `extra` holds header lines added to a file response (the SPA fallback's `Vary`). */
-  async #serve(head: RequestHead, extra: string): Promise<Reply> {
+  /** The linear steps; `extra` holds header lines added to a file response (the SPA fallback's `Vary`); `again` when a sidecar gone since the check sent them back. */
+  async #serve(
+    head: RequestHead,
+    extra: string,
+    again = false,
+  ): Promise<Reply> {
     const close = !head.keepAlive;
     const keepAlive = !close && head.minor === 0;
 
@@ -762,6 +766,12 @@ export class Handler {
       const opened = await this.#resolver.open(variant.found);
       if (!("file" in opened)) {
         this.#entries.delete(rawPath);
+        // A sidecar gone since the check says nothing of its original:
+        // checked again, the path may be served as it is (once).
+        if (
+          opened.kind === "not-found" && !again &&
+          coding !== null && variant === entry.sidecars[coding]
+        ) return await this.#serve(head, extra, true);
         // Out of descriptors, or failing: not a missing file (a 404 there
         // would be cached by clients and said nowhere).
         if (opened.kind === "busy") return this.#busy(head);

@@ -3055,6 +3055,45 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "Handler.handle() does not read into memory a file grown since it was checked",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // Streamed (over maxCachedFile) and trusted for a minute once resolved
+    // at 2,000 bytes: --compress read it whole to compress it, at the size
+    // it had grown to (256 MiB here), before finding it changed.
+    await withTree({ "app.js": script(2000) }, async (root) => {
+      const handler = await Handler.create(root, {
+        compress: true,
+        maxCachedFile: 100,
+        freshness: 60_000,
+      });
+      const plain = await handler.handle(
+        parseHead("HEAD /app.js HTTP/1.1\r\nHost: x\r\n\r\n"),
+      );
+      assert.equal(plain.status, STATUS_CODE.OK);
+      const size = 256 * 1024 * 1024;
+      await Deno.truncate(`${root}/app.js`, size); // sparse: no disk blocks
+      const before = await bytesRead();
+      const reply = await handler.handle(
+        parseHead(
+          "HEAD /app.js HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n",
+        ),
+      );
+      const read = (await bytesRead()) - before;
+      assert.equal(reply.status, STATUS_CODE.OK);
+      assert.match(
+        decoder.decode(reply.head),
+        new RegExp(`\r\nContent-Length: ${size}\r\n`),
+        "the file as it is now, not compressed",
+      );
+      // Other test files run in this process meanwhile (see above).
+      assert.ok(read < 128 * 1024 * 1024, `read ${read} bytes`);
+    });
+  },
+});
+
 // ---------------------------------------------------------------------------
 // -H: each field once
 

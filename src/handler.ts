@@ -209,7 +209,9 @@ interface Variant {
    * True when `body` was read so soon after the file last changed that a
    * change in the same tick of the file system's clock (the change time
    * has whole seconds) would leave its stamp alone: read again at the next
-   * check, as git treats "racily clean" files.
+   * check, as git treats "racily clean" files. Also set on a variant
+   * streamed from disk that was stamped that soon after a change: the
+   * copies compressed from its file are then made anew at the next check.
    */
   racy: boolean;
   /** Which read of the file `body` came from (a new number for every read); keys its compressed copies. */
@@ -656,8 +658,12 @@ export class Handler {
     return reply;
   }
 
-  /** The linear steps; `extra` holds header lines added to a file response (the SPA fallback's `Vary`). */
-  async #serve(head: RequestHead, extra: string): Promise<Reply> {
+  /** The linear steps; `extra` holds header lines added to a file response (the SPA fallback's `Vary`); `again` when a sidecar gone since the check sent them back. */
+  async #serve(
+    head: RequestHead,
+    extra: string,
+    again = false,
+  ): Promise<Reply> {
     const close = !head.keepAlive;
     const keepAlive = !close && head.minor === 0;
 
@@ -760,6 +766,12 @@ export class Handler {
       const opened = await this.#resolver.open(variant.found);
       if (!("file" in opened)) {
         this.#entries.delete(rawPath);
+        // A sidecar gone since the check says nothing of its original:
+        // checked again, the path may be served as it is (once).
+        if (
+          opened.kind === "not-found" && !again &&
+          coding !== null && variant === entry.sidecars[coding]
+        ) return await this.#serve(head, extra, true);
         // Out of descriptors, or failing: not a missing file (a 404 there
         // would be cached by clients and said nowhere).
         if (opened.kind === "busy") return this.#busy(head);
@@ -1135,7 +1147,11 @@ export class Handler {
         varies: entry.varies,
         keep,
       });
-      if (entry.identity === old) entry.compressed = previous!.compressed;
+      // A copy of its own: one that a compression in progress adds to the
+      // previous entry is not counted for this one.
+      if (entry.identity === old) {
+        entry.compressed = { ...previous!.compressed };
+      }
       for (const coding of CONTENT_CODINGS) {
         const found = sidecars[coding];
         if (found === undefined) continue;
@@ -1194,8 +1210,16 @@ export class Handler {
   ): Promise<Variant> {
     const { varies, keep } = options;
     const size = found.size;
+    // Streamed: a copy compressed from the file before the next check may
+    // come from a change that left the stamp alone, and is kept on the
+    // entry with this variant; a racy one is made anew at the next check.
+    const streamed = (): Variant => {
+      const variant = this.#variant(found, coding, varies);
+      variant.racy = changedLately(found);
+      return variant;
+    };
     if (!keep || size > this.#maxCachedFile || !this.#mayLoad(size)) {
-      return this.#variant(found, coding, varies);
+      return streamed();
     }
     this.#loading += size;
     let read;
@@ -1204,7 +1228,7 @@ export class Handler {
     } finally {
       this.#loading -= size;
     }
-    if (!("bytes" in read)) return this.#variant(found, coding, varies);
+    if (!("bytes" in read)) return streamed();
     const variant = this.#variant(stamped(found, read), coding, varies);
     variant.body = read.bytes;
     variant.pin = this.#pinFor(read.bytes);

@@ -365,10 +365,18 @@ export class Resolver {
     }
   }
 
-  /** Reads a whole (small) resolved file, stamped from the handle it was read from. */
+  /**
+   * Reads a whole (small) resolved file, stamped from the handle it was read
+   * from. A file grown past the size it was found at (or replaced by a
+   * larger one) is not read: callers set memory aside for that size.
+   */
   async read(file: FoundFile): Promise<ReadFile | Resolution> {
     const opened = await this.open(file);
     if (!("file" in opened)) return opened;
+    if (opened.size > file.size) {
+      opened.file.close();
+      return NOT_FOUND;
+    }
     try {
       const bytes = new Uint8Array(opened.size);
       let n = 0;

@@ -1242,6 +1242,59 @@ Deno.test({
 
 Deno.test({
   name:
+    "Handler.handle() accounts a compressed copy made while its path was checked again",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // The entry of the check that came during the compression took over
+    // the first entry's compressed copies (the same object): the copy added
+    // to it when the compression ended was kept by the held entry, and
+    // served from it, without being counted against the cache.
+    const text = script(8 * 1024 * 1024); // compressed in 128 slices
+    await withTree({ "app.js": text }, async (root) => {
+      const realNow = Date.now;
+      let offset = 10_000; // the file settled long ago: its bytes are kept
+      Date.now = () => realNow() + offset;
+      try {
+        const handler = await Handler.create(root, { compress: true });
+        const gzHead = parseHead(
+          "GET /app.js HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n",
+        );
+        const first = handler.handle(gzHead);
+        await until(() => handler.cached.paths === 1, "the path to be held", {
+          step: 1,
+        });
+        offset += 1000; // past the freshness: the next request checks again
+        const plain = await handler.handle(
+          parseHead("GET /app.js HTTP/1.1\r\nHost: x\r\n\r\n"),
+        );
+        assert.equal(plain.status, STATUS_CODE.OK);
+        assert.equal(
+          handler.cached.compressed,
+          0,
+          "checked again while the copy is being made",
+        );
+        const before = handler.cached.bytes;
+        assert.equal((await first).status, STATUS_CODE.OK);
+        const again = await handler.handle(gzHead);
+        assert.equal(again.status, STATUS_CODE.OK);
+        assert.match(decoder.decode(again.head), /Content-Encoding: gzip\r\n/);
+        const copy = handler.cached.compressed;
+        assert.ok(copy > 0, "the copy is made");
+        assert.ok(
+          handler.cached.bytes >= before + copy,
+          `accounted ${
+            handler.cached.bytes - before
+          } bytes for a held ${copy}-byte copy`,
+        );
+      } finally {
+        Date.now = realNow;
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
     "Handler.handle() keeps one compressed copy of a file for every path to it, held or not",
   ...SANITIZE,
   async fn(): Promise<void> {
@@ -1372,6 +1425,34 @@ Deno.test({
         }
       },
     );
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() serves the original when its streamed sidecar is gone since the check",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // The sidecar is streamed (over maxCachedFile) and the path trusted for
+    // a minute: the open finds the sidecar gone. It was a 404 for a file
+    // that is there, which clients and caches keep.
+    const text = "let x = 1;\n".repeat(20);
+    const files: Files = { "x.js": text, "x.js.gz": gzipSync(utf8(text)) };
+    const options = {
+      precompressed: true,
+      maxCachedFile: 1,
+      freshness: 60_000,
+    };
+    await serveTree(files, options, async (port, root) => {
+      const gz = { "Accept-Encoding": "gzip" };
+      const before = await get(port, "/x.js", gz);
+      assert.equal(before.headers["content-encoding"], "gzip");
+      await Deno.remove(`${root}/x.js.gz`);
+      const after = await get(port, "/x.js", gz);
+      assert.equal(after.status, STATUS_CODE.OK);
+      assert.equal(after.headers["content-encoding"], undefined);
+      assert.equal(after.text, text);
+    });
   },
 });
 
@@ -2479,6 +2560,63 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "Handler.handle() compresses again a streamed file read in the second it last changed",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // As above, for the copy --compress makes of a file streamed from disk
+    // (over maxCachedFile): it was carried from check to check for as long
+    // as the stamp held, so the second rewrite was never sent compressed.
+    const size = 600;
+    const options = { freshness: 50, compress: true, maxCachedFile: 100 };
+    await serveTree(
+      { "app.js": "A".repeat(size) },
+      options,
+      async (port, root) => {
+        const path = `${root}/app.js`;
+        const gz = { "Accept-Encoding": "gzip" };
+        const gunzipped = async (): Promise<string> => {
+          const res = await get(port, "/app.js", gz);
+          assert.equal(res.status, STATUS_CODE.OK);
+          return res.headers["content-encoding"] === "gzip"
+            ? decoder.decode(gunzipSync(res.body))
+            : "";
+        };
+        const rewrite = async (text: string): Promise<number> => {
+          await Deno.writeTextFile(path, text);
+          await Deno.utime(path, FIXED_MTIME, FIXED_MTIME);
+          return (await Deno.stat(path)).ctime!.getTime();
+        };
+        let served = false;
+        for (let attempt = 0; attempt < 5 && !served; attempt++) {
+          const first = String.fromCharCode(0x42 + 2 * attempt).repeat(size);
+          const second = String.fromCharCode(0x43 + 2 * attempt).repeat(size);
+          const changed = await rewrite(first);
+          await until(
+            async () => (await gunzipped()) === first,
+            "the first rewrite to be sent compressed",
+            { ms: 1000, step: 10 },
+          );
+          if ((await rewrite(second)) !== changed) continue; // crossed a second
+          served = true;
+          await until(
+            async () => (await get(port, "/app.js")).text === second,
+            "the second rewrite, in the same second, to be served",
+            { ms: 4000, step: 50 },
+          );
+          await until(
+            async () => (await gunzipped()) === second,
+            "the second rewrite, in the same second, to be sent compressed",
+            { ms: 4000, step: 50 },
+          );
+        }
+        assert.ok(served, "two rewrites within one second");
+      },
+    );
+  },
+});
+
+Deno.test({
   name: "Handler.handle() never sends a Last-Modified later than its Date",
   ...SANITIZE,
   async fn(): Promise<void> {
@@ -2914,6 +3052,45 @@ Deno.test({
       await server.close();
       await Deno.remove(root, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() does not read into memory a file grown since it was checked",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // Streamed (over maxCachedFile) and trusted for a minute once resolved
+    // at 2,000 bytes: --compress read it whole to compress it, at the size
+    // it had grown to (256 MiB here), before finding it changed.
+    await withTree({ "app.js": script(2000) }, async (root) => {
+      const handler = await Handler.create(root, {
+        compress: true,
+        maxCachedFile: 100,
+        freshness: 60_000,
+      });
+      const plain = await handler.handle(
+        parseHead("HEAD /app.js HTTP/1.1\r\nHost: x\r\n\r\n"),
+      );
+      assert.equal(plain.status, STATUS_CODE.OK);
+      const size = 256 * 1024 * 1024;
+      await Deno.truncate(`${root}/app.js`, size); // sparse: no disk blocks
+      const before = await bytesRead();
+      const reply = await handler.handle(
+        parseHead(
+          "HEAD /app.js HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n",
+        ),
+      );
+      const read = (await bytesRead()) - before;
+      assert.equal(reply.status, STATUS_CODE.OK);
+      assert.match(
+        decoder.decode(reply.head),
+        new RegExp(`\r\nContent-Length: ${size}\r\n`),
+        "the file as it is now, not compressed",
+      );
+      // Other test files run in this process meanwhile (see above).
+      assert.ok(read < 128 * 1024 * 1024, `read ${read} bytes`);
+    });
   },
 });
 

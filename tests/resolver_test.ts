@@ -955,6 +955,34 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "Resolver.read() does not read a file grown past the size it was found at",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(): Promise<void> {
+    // Its callers set memory aside for the size found (and check it against
+    // the largest file they keep): a file grown meanwhile, or replaced by a
+    // larger one, was read whole into memory all the same.
+    await withTree(async (tree) => {
+      const resolver = await Resolver.create(tree.root);
+      const path = posix.join(tree.root, "grows.bin");
+      await Deno.writeTextFile(path, "small\n");
+      const found = await resolver.resolve(["grows.bin"]);
+      assert.equal(found.kind, "file");
+      if (found.kind !== "file") return;
+      await Deno.truncate(path, 64 * 1024 * 1024); // sparse: no disk blocks
+      const read = await resolver.read(found);
+      assert.ok(!("bytes" in read), "not read");
+      // Smaller than found: read, with the stamp of what was read.
+      await Deno.truncate(path, 3);
+      const shrunk = await resolver.read(found);
+      assert.ok("bytes" in shrunk, "read");
+      assert.equal(shrunk.size, 3);
+    });
+  },
+});
+
+Deno.test({
   name: "Resolver.readOptional() reads a root file when it is there",
   sanitizeOps: true,
   sanitizeResources: true,

@@ -765,13 +765,28 @@ export class Handler {
     } else {
       const opened = await this.#resolver.open(variant.found);
       if (!("file" in opened)) {
+        const sidecar = coding !== null && variant === entry.sidecars[coding];
+        if (
+          sidecar && (opened.kind === "forbidden" || opened.kind === "error")
+        ) {
+          // A sidecar that cannot be read (its mode, say) says nothing of its
+          // original: left out until the path's next check, and the request
+          // served without it, as nginx's gzip_static does.
+          this.#options.onError?.(
+            `Cannot serve "${entry.target.path}" as ${coding}: ` +
+              (opened.kind === "error"
+                ? opened.message
+                : "its sidecar is not readable"),
+          );
+          delete entry.sidecars[coding];
+          return await this.#serve(head, extra, again);
+        }
         this.#entries.delete(rawPath);
         // A sidecar gone since the check says nothing of its original:
         // checked again, the path may be served as it is (once).
-        if (
-          opened.kind === "not-found" && !again &&
-          coding !== null && variant === entry.sidecars[coding]
-        ) return await this.#serve(head, extra, true);
+        if (opened.kind === "not-found" && !again && sidecar) {
+          return await this.#serve(head, extra, true);
+        }
         // Out of descriptors, or failing: not a missing file (a 404 there
         // would be cached by clients and said nowhere).
         if (opened.kind === "busy") return this.#busy(head);

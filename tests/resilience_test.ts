@@ -11,6 +11,7 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { STATUS_CODE } from "../src/http/status.ts";
 import {
   bytes,
@@ -797,6 +798,57 @@ Deno.test({
 
 Deno.test({
   name:
+    "Server.listen() serves the original when its precompressed sidecar may not be read",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // A build step's umask, say: nginx's gzip_static sends the original then,
+    // and a 403 would refuse the file to every browser.
+    const script = "console.log('app');\n".repeat(40);
+    const root = await makeTree({
+      "app.js": script,
+      "app.js.gz": gzipSync(bytes(script)),
+      "lib.js": script,
+      "lib.js.gz": gzipSync(bytes(script)),
+    });
+    await Deno.chmod(`${root}/app.js.gz`, 0o000);
+    const server = await startChild(root, {
+      withoutDacOverride: Deno.uid() === 0,
+      args: ["--precompressed"],
+    });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const res = await request(
+          server.port,
+          "/app.js",
+          "Accept-Encoding: gzip\r\n",
+        );
+        assert.equal(res.status, STATUS_CODE.OK, `request ${i}`);
+        assert.equal(res.headers["content-encoding"], undefined);
+        assert.equal(res.headers["vary"], "Accept-Encoding");
+        assert.equal(res.text, script, `request ${i}`);
+      }
+      // A readable sidecar is still sent.
+      const lib = await request(
+        server.port,
+        "/lib.js",
+        "Accept-Encoding: gzip\r\n",
+      );
+      assert.equal(lib.status, STATUS_CODE.OK);
+      assert.equal(lib.headers["content-encoding"], "gzip");
+      assert.equal((await server.stop()).code, 0);
+      assert.match(
+        await server.output,
+        /Cannot serve "\/app\.js" as gzip: its sidecar is not readable/,
+      );
+    } finally {
+      await server.stop();
+      await removeTree(root);
+    }
+  },
+});
+
+Deno.test({
+  name:
     "Server.listen() survives its root directory being removed while serving",
   ...SANITIZE,
   async fn(): Promise<void> {
@@ -836,7 +888,7 @@ Deno.test({
 /** A main.ts child process serving `root` on a free port. */
 async function startChild(
   root: string,
-  options: { withoutDacOverride?: boolean } = {},
+  options: { withoutDacOverride?: boolean; args?: string[] } = {},
 ): Promise<
   {
     child: Deno.ChildProcess;
@@ -845,7 +897,7 @@ async function startChild(
     stop: () => Promise<Deno.CommandStatus>;
   }
 > {
-  const args = serveArgs(root);
+  const args = serveArgs(root, ...(options.args ?? []));
   // Root without CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH obeys file modes.
   const child = new Deno.Command(
     options.withoutDacOverride ? "setpriv" : Deno.execPath(),

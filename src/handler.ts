@@ -264,6 +264,9 @@ interface Ready {
 /** Bodies up to this size go out in the same buffer as the head. */
 const COMBINE_LIMIT = 65536;
 
+/** `Accept-Encoding` values whose negotiation is remembered, per offer of codings; past it, forgotten. */
+const KNOWN_ACCEPT_ENCODINGS = 64;
+
 /** How a reply ends its connection: it keeps it, closes it, or keeps an HTTP/1.0 one (saying `Connection: keep-alive`). */
 const REPLY_FORM = { keep: 0, close: 1, keep10: 2 } as const;
 
@@ -387,6 +390,8 @@ export class Handler {
   #pending = new Map<string, Promise<Entry>>();
   /** Compressions in progress, by the key of `#compressed`. */
   #compressing = new Map<string, Promise<Compressed | undefined>>();
+  /** The coding chosen for each `Accept-Encoding` value, by what a path offers (see `#coding`). */
+  #codings: Map<string, ContentCoding | null>[] = [];
   /** Shared error replies of this second, by status (negated for HTTP/1.0 keep-alive). */
   #readyErrors = new Map<number, Ready>();
   #rootGone = false;
@@ -586,10 +591,17 @@ export class Handler {
         ? undefined
         : this.error(STATUS_CODE.NotFound, { head });
     }
-    if (kind !== "file" || (entry.varies && f.acceptEncoding !== undefined)) {
-      return;
+    if (kind !== "file") return;
+    let variant = entry.identity!;
+    if (entry.varies && f.acceptEncoding !== undefined) {
+      // As step 4 of `#serve` chooses, when the variant is made.
+      const coding = this.#coding(entry, f);
+      if (coding !== null) {
+        const made = entry.sidecars[coding] ?? entry.compressed[coding];
+        if (made === undefined) return;
+        variant = made;
+      }
     }
-    const variant = entry.identity!;
     // A file not held in memory is opened first, so that its own validators
     // decide (the cached ones may be a second old).
     if (variant.body === undefined) return;
@@ -944,14 +956,29 @@ export class Handler {
    * sidecar wins a tie.
    */
   #coding(entry: Entry, fields: RequestFields): ContentCoding | null {
-    const sidecars = CONTENT_CODINGS.filter((c) =>
-      entry.sidecars[c] !== undefined
-    );
-    return negotiateEncoding(
-      fields.acceptEncoding,
-      entry.onTheFly ? CONTENT_CODINGS : sidecars,
-      { preferred: sidecars },
-    );
+    const accept = fields.acceptEncoding;
+    if (accept === undefined) return null;
+    // The answer depends on the value and on what the path offers: kept
+    // per offer, since clients send the same few values again and again.
+    let offer = entry.onTheFly ? 1 : 0;
+    for (let i = 0; i < CONTENT_CODINGS.length; i++) {
+      if (entry.sidecars[CONTENT_CODINGS[i]] !== undefined) offer |= 2 << i;
+    }
+    const known = this.#codings[offer] ??= new Map();
+    let coding = known.get(accept);
+    if (coding === undefined) {
+      const sidecars = CONTENT_CODINGS.filter((c) =>
+        entry.sidecars[c] !== undefined
+      );
+      coding = negotiateEncoding(
+        accept,
+        entry.onTheFly ? CONTENT_CODINGS : sidecars,
+        { preferred: sidecars },
+      );
+      if (known.size >= KNOWN_ACCEPT_ENCODINGS) known.clear();
+      known.set(accept, coding);
+    }
+    return coding;
   }
 
   /** The compressed bytes of `variant` in `coding`, compressed once per read of the file; undefined when it cannot be read, or `MAX_COMPRESSING` compressions are in progress. */

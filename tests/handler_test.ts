@@ -2868,6 +2868,119 @@ Deno.test({
   },
 });
 
+/** Two answers to `head` within one second (a second may turn between a first pair once). */
+function twoAnswers(
+  handler: Handler,
+  head: RequestHead,
+): (Reply | Promise<Reply>)[] {
+  let replies: (Reply | Promise<Reply>)[] = [];
+  for (let tries = 0; tries < 2; tries++) {
+    replies = [handler.handle(head), handler.handle(head)];
+    const dates = replies.map((r) =>
+      r instanceof Promise ? "" : /\r\nDate: ([^\r]*)/.exec(latin1(r.head))![1]
+    );
+    if (dates[0] === dates[1]) break;
+  }
+  return replies;
+}
+
+Deno.test({
+  name:
+    "Handler.handle() answers a GET of a compressed variant in memory at once, by what each path offers",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // Browsers always send Accept-Encoding: with --compress or
+    // --precompressed their requests must not all take the linear steps.
+    const text = script(2000);
+    const files: Files = {
+      "made.js": text, // compressed on the fly
+      "side.js": text,
+      "side.js.gz": gzipSync(utf8(text)),
+      "brside.js": text,
+      "brside.js.br": brotliCompressSync(utf8(text)),
+    };
+    const cases: {
+      options: HandlerOptions;
+      path: string;
+      accept: string;
+      coding?: string;
+    }[] = [
+      {
+        options: { compress: true },
+        path: "/made.js",
+        accept: "gzip, deflate, br, zstd",
+        coding: "br",
+      },
+      {
+        options: { compress: true },
+        path: "/made.js",
+        accept: "gzip",
+        coding: "gzip",
+      },
+      {
+        options: { compress: true },
+        path: "/made.js",
+        accept: "br;q=0, gzip;q=0",
+      },
+      {
+        options: { precompressed: true },
+        path: "/side.js",
+        accept: "gzip, br",
+        coding: "gzip",
+      },
+      // The same value, another offer: the choice for side.js is not reused.
+      {
+        options: { precompressed: true },
+        path: "/brside.js",
+        accept: "gzip, br",
+        coding: "br",
+      },
+    ];
+    await withTree(files, async (root) => {
+      for (const c of cases) {
+        const label = `${JSON.stringify(c.options)} ${c.path} ${c.accept}`;
+        const handler = await Handler.create(root, c.options);
+        const head = parseHead(
+          `GET ${c.path} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: ${c.accept}\r\n\r\n`,
+        );
+        if (c.path === "/brside.js") {
+          // The same value first chose for a path of another offer.
+          const side = await handler.handle(parseHead(
+            `GET /side.js HTTP/1.1\r\nHost: x\r\nAccept-Encoding: ${c.accept}\r\n\r\n`,
+          ));
+          assert.match(latin1(side.head), /\r\nContent-Encoding: gzip\r\n/);
+        }
+        // Learns the path (and compresses it), then answers from memory.
+        const first = await handler.handle(head);
+        assert.equal(first.status, STATUS_CODE.OK, label);
+        const [reply, again] = twoAnswers(handler, head);
+        assert.ok(!(reply instanceof Promise), `${label}: answered at once`);
+        assert.equal(again, reply, `${label}: one reply for the second`);
+        const headText = latin1(reply.head);
+        const coding = /\r\nContent-Encoding: ([^\r]*)\r\n/.exec(headText)
+          ?.[1];
+        assert.equal(coding, c.coding, label);
+        assert.match(headText, /\r\nVary: Accept-Encoding\r\n/, label);
+        const body = concatBytes([
+          reply.head.subarray(findHeadEnd(reply.head)),
+          ...(reply.parts as Uint8Array[]),
+        ]);
+        const decoded = coding === undefined
+          ? decoder.decode(body)
+          : decode(coding as ContentCoding, body);
+        assert.equal(decoded, text, label);
+        // A revalidation of that variant is a 304 at once too.
+        const etag = /\r\nETag: ("[^"]*")\r\n/.exec(headText)![1];
+        const revalidation = handler.handle(parseHead(
+          `GET ${c.path} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: ${c.accept}\r\nIf-None-Match: ${etag}\r\n\r\n`,
+        ));
+        assert.ok(!(revalidation instanceof Promise), `${label}: 304 at once`);
+        assert.equal(revalidation.status, STATUS_CODE.NotModified, label);
+      }
+    });
+  },
+});
+
 Deno.test({
   name:
     "Handler.handle() answers a plain HTTP/1.0 GET at once, with a reply shared for the second",

@@ -229,9 +229,9 @@ interface Variant {
   /** Header lines of a 304 of this variant (its validators and `Vary`). */
   notModified: string;
   /**
-   * Replies to a plain GET, rebuilt when the second (their `Date`) changes,
-   * by `readyIndex()`: 200 and 304, each keep-alive, close, and HTTP/1.0
-   * keep-alive (which says so).
+   * Replies to a plain GET, rebuilt when the second (their `Date`) changes:
+   * 200 then 304, each in the three forms of `replyForm()` (keep-alive,
+   * close, HTTP/1.0 keep-alive, which says so).
    */
   ready: (Ready | undefined)[];
 }

@@ -775,22 +775,26 @@ export class Handler {
     if (body !== undefined) {
       size = body.length;
     } else {
+      // Decided before the open: a request failing at the same time may
+      // leave the sidecar out meanwhile.
+      const sidecar = coding !== null && variant === entry.sidecars[coding];
       const opened = await this.#resolver.open(variant.found);
       if (!("file" in opened)) {
-        const sidecar = coding !== null && variant === entry.sidecars[coding];
         if (
           sidecar && (opened.kind === "forbidden" || opened.kind === "error")
         ) {
           // A sidecar that cannot be read (its mode, say) says nothing of its
           // original: left out until the path's next check, and the request
           // served without it, as nginx's gzip_static does.
-          this.#options.onError?.(
-            `Cannot serve "${entry.target.path}" as ${coding}: ` +
-              (opened.kind === "error"
-                ? opened.message
-                : "its sidecar is not readable"),
-          );
-          delete entry.sidecars[coding];
+          if (entry.sidecars[coding] === variant) {
+            this.#options.onError?.(
+              `Cannot serve "${entry.target.path}" as ${coding}: ` +
+                (opened.kind === "error"
+                  ? opened.message
+                  : "its sidecar is not readable"),
+            );
+            delete entry.sidecars[coding];
+          }
           return await this.#serve(head, extra, again);
         }
         this.#entries.delete(rawPath);

@@ -1456,6 +1456,65 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "Handler.handle() serves the original to every request that finds its sidecar unreadable at once",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // The sidecar is streamed (over maxCachedFile) and the path trusted for
+    // a minute; since the check it became something that fails to open (a
+    // socket: ENXIO, as a mode without read permission fails for a server
+    // not run as root). The first request to fail left the sidecar out;
+    // those failing meanwhile no longer saw it as a sidecar, dropped the
+    // path and answered 500 (403 for a mode) instead of the original.
+    const text = "let x = 1;\n".repeat(20);
+    const files: Files = { "x.js": text, "x.js.gz": gzipSync(utf8(text)) };
+    await withTree(files, async (root) => {
+      const errors: string[] = [];
+      const handler = await Handler.create(root, {
+        precompressed: true,
+        maxCachedFile: 1,
+        freshness: 60_000,
+        onError: (message) => errors.push(message),
+      });
+      const head = parseHead(
+        "GET /x.js HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n",
+      );
+      const before = await handler.handle(head);
+      before.file?.close();
+      assert.match(decoder.decode(before.head), /\r\nContent-Encoding: gzip/);
+      await Deno.remove(`${root}/x.js.gz`);
+      // A socket file left by a process that exits without closing it (a
+      // close would unlink it); the tests may not listen on unix sockets.
+      const made = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          `Deno.listen({ transport: "unix", path: ${
+            JSON.stringify(`${root}/x.js.gz`)
+          } }); Deno.exit(0);`,
+        ],
+      }).output();
+      assert.ok(made.success, "a socket in the sidecar's place");
+      const replies = await Promise.all(
+        [0, 1, 2].map(() => handler.handle(head)),
+      );
+      for (const [i, reply] of replies.entries()) {
+        reply.file?.close();
+        assert.equal(reply.status, STATUS_CODE.OK, `reply ${i}`);
+        const fields = decoder.decode(reply.head);
+        assert.doesNotMatch(fields, /Content-Encoding/, `reply ${i}`);
+        assert.match(fields, /\r\nVary: Accept-Encoding\r\n/, `reply ${i}`);
+      }
+      assert.equal(handler.cached.paths, 1, "the path is still held");
+      assert.ok(errors.length > 0, "the failure is said");
+      assert.ok(
+        errors.every((e) => e.startsWith(`Cannot serve "/x.js" as gzip: `)),
+        errors.join("\n"),
+      );
+    });
+  },
+});
+
 // ---------------------------------------------------------------------------
 // On-the-fly compression
 // ---------------------------------------------------------------------------

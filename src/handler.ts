@@ -266,6 +266,12 @@ const COMBINE_LIMIT = 65536;
 
 /** `Accept-Encoding` values whose negotiation is remembered, per offer of codings; past it, forgotten. */
 const KNOWN_ACCEPT_ENCODINGS = 64;
+/**
+ * Longest `Accept-Encoding` value remembered (browsers send under 40
+ * characters): the values are kept outside the cache's accounting, so
+ * longer ones (a head may hold 16 KiB) are negotiated every time.
+ */
+const KNOWN_ACCEPT_ENCODING_LENGTH = 64;
 
 /** How a reply ends its connection: it keeps it, closes it, or keeps an HTTP/1.0 one (saying `Connection: keep-alive`). */
 const REPLY_FORM = { keep: 0, close: 1, keep10: 2 } as const;
@@ -979,8 +985,10 @@ export class Handler {
         entry.onTheFly ? CONTENT_CODINGS : sidecars,
         { preferred: sidecars },
       );
-      if (known.size >= KNOWN_ACCEPT_ENCODINGS) known.clear();
-      known.set(accept, coding);
+      if (accept.length <= KNOWN_ACCEPT_ENCODING_LENGTH) {
+        if (known.size >= KNOWN_ACCEPT_ENCODINGS) known.clear();
+        known.set(accept, coding);
+      }
     }
     return coding;
   }

@@ -804,9 +804,10 @@ export class Handler {
           return await this.#serve(head, extra, again);
         }
         this.#entries.delete(rawPath);
-        // A sidecar gone since the check says nothing of its original:
-        // checked again, the path may be served as it is (once).
-        if (opened.kind === "not-found" && !again && sidecar) {
+        // A file gone since the check (replaced by a rename under the open,
+        // a symlink switched) says nothing of the path, nor a sidecar gone
+        // of its original: checked again, the path may be served (once).
+        if (opened.kind === "not-found" && !again) {
           return await this.#serve(head, extra, true);
         }
         // Out of descriptors, or failing: not a missing file (a 404 there

@@ -304,6 +304,14 @@ const RACY_MS = 2000;
 /** What a ready reply's head may take besides the body, as accounted. */
 const READY_HEAD_COST = 512;
 
+/** What one variant with a body of `size` bytes in memory (0: none) is accounted, its ready replies included. */
+function variantCost(size: number): number {
+  // Up to six ready replies (200 and 304; keep-alive, close and HTTP/1.0
+  // keep-alive); the first two 200s copy a body they combine with their
+  // heads.
+  return size + 6 * READY_HEAD_COST + (size <= COMBINE_LIMIT ? 2 * size : 0);
+}
+
 let versions = 0;
 
 /** What the handler learnt about one request path. */
@@ -518,6 +526,18 @@ export class Handler {
   /** Bytes of in-memory bodies that responses being sent hold now (see {@linkcode HeldBytes}). */
   get held(): number {
     return this.#held.bytes;
+  }
+
+  /**
+   * True when a file of `size` bytes may be kept in memory: small enough,
+   * and its entry (for the longest path held) within the cache size, so
+   * that the cache takes it. A file read into an entry the cache refuses
+   * would be read again, and its path resolved again, on every request.
+   */
+  #fits(size: number): boolean {
+    return size <= this.#maxCachedFile &&
+      ENTRY_COST.fixed + ENTRY_COST.perChar * MAX_CACHED_PATH +
+            variantCost(size) <= this.#maxLoading;
   }
 
   /** True when a body of `size` bytes may be read into memory now: what is being read and what responses hold leave room for it. */
@@ -1081,13 +1101,9 @@ export class Handler {
       ...Object.values(entry.compressed),
     ];
     for (const variant of variants) {
-      if (variant === undefined) continue;
-      // Up to six ready replies (200 and 304; keep-alive, close and HTTP/1.0
-      // keep-alive); the first two 200s copy a body they combine with their
-      // heads.
-      const body = variant.body?.length ?? 0;
-      bytes += body + 6 * READY_HEAD_COST +
-        (body <= COMBINE_LIMIT ? 2 * body : 0);
+      if (variant !== undefined) {
+        bytes += variantCost(variant.body?.length ?? 0);
+      }
     }
     this.#entries.set(rawPath, entry, { bytes });
   }
@@ -1242,7 +1258,7 @@ export class Handler {
     if (
       old === undefined || old.racy || !sameFile(old.found, found) ||
       (old.body === undefined && options.keep &&
-        found.size <= this.#maxCachedFile && this.#mayLoad(found.size))
+        this.#fits(found.size) && this.#mayLoad(found.size))
     ) {
       return await this.#load(found, coding, options);
     }
@@ -1273,7 +1289,7 @@ export class Handler {
       variant.racy = changedLately(found);
       return variant;
     };
-    if (!keep || size > this.#maxCachedFile || !this.#mayLoad(size)) {
+    if (!keep || !this.#fits(size) || !this.#mayLoad(size)) {
       return streamed();
     }
     this.#loading += size;

@@ -1174,28 +1174,43 @@ Deno.test({
     // a file first asked for meanwhile is streamed from disk. Before, it
     // stayed so for as long as it did not change.
     const big = binary(15_000_000);
-    const files: Files = { "big.bin": big, "late.txt": "late\n" };
+    const late = "late\n".repeat(4000);
+    const files: Files = { "big.bin": big, "late.txt": late };
     await withTree(files, async (root) => {
       await touchAll(root, files);
-      const server = await startServer(root, {
-        handler: { cacheSize: big.length + 2, freshness: 100 },
+      // A file changed less than 2 s ago is read again at every check
+      // anyway (its stamp may hide a change): late.txt must be older.
+      const changed = (await Deno.stat(`${root}/late.txt`)).ctime!.getTime();
+      await until(() => Date.now() - changed > 2100, "late.txt to age", {
+        ms: 3000,
+        step: 50,
       });
+      // Room for big.bin's entry, not for late.txt's body besides it.
+      const server = await startServer(root, {
+        handler: { cacheSize: big.length + 16_384, freshness: 100 },
+      });
+      const { handler } = server;
+      const head = parseHead("GET /late.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+      /** True when late.txt is answered from memory (at once, while fresh). */
+      const inMemory = async (): Promise<boolean> => {
+        await handler.handle(head); // checked again when stale
+        return !(handler.handle(head) instanceof Promise);
+      };
       const slow = await connect(server.port);
       try {
         await writeAll(slow, utf8(rawRequest("GET", "/big.bin")));
         await until(
-          () => server.handler.held > 0,
+          () => handler.held > 0,
           "a client that does not read to hold the body",
         );
-        assert.equal((await get(server.port, "/late.txt")).text, "late\n");
-        const streamed = server.handler.cached.bytes;
+        assert.equal((await get(server.port, "/late.txt")).text, late);
+        assert.equal(await inMemory(), false, "streamed while held");
         slow.close();
-        await until(() => server.handler.held === 0, "the body to be let go");
+        await until(() => handler.held === 0, "the body to be let go");
         await until(
           async () => {
-            const res = await get(server.port, "/late.txt");
-            assert.equal(res.text, "late\n");
-            return server.handler.cached.bytes > streamed;
+            assert.equal((await get(server.port, "/late.txt")).text, late);
+            return await inMemory();
           },
           "late.txt to be held in memory",
           { ms: 3000, step: 150 },
@@ -2917,6 +2932,47 @@ Deno.test({
           after.bytes - before.bytes >= 50 * (1024 + 8 * MAX_CACHED_PATH),
           `accounted ${after.bytes - before.bytes} bytes for 50 paths`,
         );
+      } finally {
+        await server.close();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() keeps the path of a file whose entry would not fit the cache, streaming the file",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    // With a 100 KB cache a 40 KB file's entry (the body and two copies
+    // combined with heads) cannot be held: read into memory anyway, the
+    // entry was refused, and every request resolved and read it again.
+    const cacheSize = 100_000;
+    const big = binary(40_000);
+    const small = binary(20_000);
+    await withTree({ "big.bin": big, "small.bin": small }, async (root) => {
+      const server = await startServer(root, { handler: { cacheSize } });
+      try {
+        const { handler, port } = server;
+        const { responses } = await exchange(
+          port,
+          "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n" +
+            "GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+          { count: 2 },
+        );
+        for (const res of responses) assertFull(res, big, "big.bin");
+        assert.equal(handler.cached.paths, 1, "the path is held");
+        assert.ok(handler.cached.bytes < 10_000, `${handler.cached.bytes} B`);
+        // A file whose entry fits is still kept in memory.
+        const kept = await exchange(
+          port,
+          "GET /small.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+          { count: 1 },
+        );
+        assertFull(kept.responses[0], small, "small.bin");
+        assert.equal(handler.cached.paths, 2);
+        assert.ok(handler.cached.bytes >= 3 * small.length);
+        assert.ok(handler.cached.bytes <= cacheSize);
       } finally {
         await server.close();
       }

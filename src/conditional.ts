@@ -40,7 +40,6 @@ export interface ParseHttpDateOptions {
 const SP = 0x20;
 const HTAB = 0x09;
 const COMMA = 0x2c;
-const STAR = 0x2a;
 
 /** `[ W/ ] DQUOTE *etagc DQUOTE` (RFC 9110 section 8.8.3), matched in place. */
 const ENTITY_TAG_RE = /(W\/)?"[\x21\x23-\x7e\x80-\xff]*"/y;
@@ -222,10 +221,15 @@ export function parseHttpDate(
 }
 
 /**
- * Reports whether a `*` / `#entity-tag` list matches `etag`, with strong
- * comparison (`strong`) or weak comparison. Malformed members are skipped.
+ * Reports whether an `If-Match` / `If-None-Match` value (`"*" /
+ * #entity-tag`, RFC 9110 sections 13.1.1 and 13.1.2) matches `etag`, with
+ * strong comparison (`strong`) or weak comparison. `*` matches only as the
+ * whole value: it is not a member of the list, so one mixed with tags (or
+ * given twice) is a malformed member, skipped like the others, as nginx
+ * does.
  */
 function listMatches(list: string, etag: string, strong: boolean): boolean {
+  if (trimOws(list) === "*") return true;
   const etagWeak = isWeak(etag);
   const etagOpaque = etagWeak ? etag.slice(2) : etag;
   const n = list.length;
@@ -238,18 +242,13 @@ function listMatches(list: string, etag: string, strong: boolean): boolean {
     }
     let matched = false;
     let end = -1;
-    if (c === STAR) {
-      matched = true;
-      end = i + 1;
-    } else {
-      ENTITY_TAG_RE.lastIndex = i;
-      const tag = ENTITY_TAG_RE.exec(list);
-      if (tag !== null) {
-        end = ENTITY_TAG_RE.lastIndex;
-        const weak = tag[1] !== undefined;
-        const opaque = weak ? tag[0].slice(2) : tag[0];
-        matched = opaque === etagOpaque && (!strong || (!weak && !etagWeak));
-      }
+    ENTITY_TAG_RE.lastIndex = i;
+    const tag = ENTITY_TAG_RE.exec(list);
+    if (tag !== null) {
+      end = ENTITY_TAG_RE.lastIndex;
+      const weak = tag[1] !== undefined;
+      const opaque = weak ? tag[0].slice(2) : tag[0];
+      matched = opaque === etagOpaque && (!strong || (!weak && !etagWeak));
     }
     if (end !== -1) {
       // A member must be followed by OWS and then a comma or the end.

@@ -707,6 +707,8 @@ export class Handler {
 
     // 1. Method.
     if (head.method === "OPTIONS") {
+      // Its preconditions are ignored: OPTIONS selects no representation
+      // (RFC 9110 section 13.2.1 says a server MUST ignore them).
       // For a path, the path must be one that could be served.
       const q = head.path.indexOf("?");
       const path = q < 0 ? head.path : head.path.slice(0, q);

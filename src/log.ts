@@ -320,9 +320,30 @@ export async function logErrorLater(message: string): Promise<void> {
   }
 }
 
-/** An error's reason for a one-line message: Deno's text without the operation and path it appends (`: readfile '/x'`). */
+/** The reasons one-line messages give for the common file system errors, by Deno's error class (the same words on every system). */
+const REASONS: readonly (readonly [new () => Error, string])[] = [
+  [Deno.errors.NotFound, "no such file"],
+  [Deno.errors.IsADirectory, "is a directory"],
+  [Deno.errors.NotADirectory, "not a directory"],
+  [Deno.errors.PermissionDenied, "permission denied"],
+];
+
+/**
+ * An error's reason for a one-line message, in lower case and without a
+ * final period: a fixed one for the common file system errors, else the
+ * system's text without what Deno appends to it (` (os error 5)`, the
+ * operation and the path: `: readfile '/x'`).
+ */
 export function reason(error: unknown): string {
-  if (error instanceof Deno.errors.NotFound) return "no such file";
-  const message = error instanceof Error ? error.message : String(error);
-  return message.replace(/: [a-z_]+ '[^']*'( -> '[^']*')?$/, "");
+  for (const [type, text] of REASONS) {
+    if (error instanceof type) return text;
+  }
+  const message = (error instanceof Error ? error.message : String(error))
+    .replace(/: [a-z_]+ '[^']*'( -> '[^']*')?$/, "")
+    .replace(/\.? \(os error -?\d+\)$/, "")
+    .replace(/\.$/, "");
+  // "Input/output error" -> "input/output error"; an acronym stays ("EOF").
+  return /^[A-Z][a-z]/.test(message)
+    ? message[0].toLowerCase() + message.slice(1)
+    : message;
 }

@@ -75,6 +75,31 @@ const PRECONDITION_CASES: PreconditionCase[] = [
     fields: { ifMatch: '"a,"abc",b"' },
     expected: "failed",
   },
+  {
+    name: "proceeds when If-Match is * between OWS",
+    fields: { ifMatch: " *\t" },
+    expected: "proceed",
+  },
+  {
+    name: "fails when If-Match lists * after a tag that does not match",
+    fields: { ifMatch: '"xyz", *' },
+    expected: "failed",
+  },
+  {
+    name: "fails when If-Match lists * before a tag that does not match",
+    fields: { ifMatch: '*, "xyz"' },
+    expected: "failed",
+  },
+  {
+    name: "fails when If-Match lists * twice",
+    fields: { ifMatch: "*, *" },
+    expected: "failed",
+  },
+  {
+    name: "proceeds when If-Match lists * beside the matching tag",
+    fields: { ifMatch: '*, "abc"' },
+    expected: "proceed",
+  },
   // If-Unmodified-Since.
   {
     name: "fails when modified after If-Unmodified-Since",
@@ -136,6 +161,32 @@ const PRECONDITION_CASES: PreconditionCase[] = [
     name: "compares the opaque tag exactly",
     fields: { ifNoneMatch: '"ABC", abc, "abc ' },
     expected: "proceed",
+  },
+  {
+    name: "is not modified when If-None-Match is * between OWS",
+    fields: { ifNoneMatch: "\t* " },
+    expected: "not-modified",
+  },
+  {
+    name: "proceeds when If-None-Match lists * after a tag that does not match",
+    fields: { ifNoneMatch: '"x", *' },
+    expected: "proceed",
+  },
+  {
+    name:
+      "proceeds when If-None-Match lists * before a tag that does not match",
+    fields: { ifNoneMatch: '*, "x"' },
+    expected: "proceed",
+  },
+  {
+    name: "proceeds when If-None-Match lists * twice",
+    fields: { ifNoneMatch: "*, *" },
+    expected: "proceed",
+  },
+  {
+    name: "is not modified when If-None-Match lists * beside the matching tag",
+    fields: { ifNoneMatch: '"abc", *' },
+    expected: "not-modified",
   },
   // If-Modified-Since.
   {
@@ -249,6 +300,16 @@ const UNVALIDATED_CASES: PreconditionCase[] = [
     name: "fails on If-Match before If-None-Match",
     fields: { ifMatch: '"abc"', ifNoneMatch: "*" },
     expected: "failed",
+  },
+  {
+    name: "fails when If-Match lists * beside a tag",
+    fields: { ifMatch: '"abc", *' },
+    expected: "failed",
+  },
+  {
+    name: "proceeds when If-None-Match lists * beside a tag",
+    fields: { ifNoneMatch: '*, "abc"' },
+    expected: "proceed",
   },
 ];
 

@@ -571,6 +571,47 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "Connection.serve() ignores preconditions on OPTIONS",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    await withServer(FILES, {}, async ({ port }) => {
+      const get = await exchange(
+        port,
+        `GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n`,
+      );
+      const etag = get.responses[0].headers.etag;
+      // RFC 9110 section 13.2.1: a server MUST ignore them for a method that
+      // neither selects nor modifies a representation, such as OPTIONS.
+      const conditions = [
+        'If-Match: "nope"',
+        "If-None-Match: *",
+        `If-None-Match: ${etag}`,
+        "If-Unmodified-Since: Thu, 01 Jan 1970 00:00:00 GMT",
+        "If-Modified-Since: Fri, 31 Dec 9999 23:59:59 GMT",
+      ];
+      for (const target of ["/a.txt", "*"]) {
+        for (const condition of conditions) {
+          await t.step(`${target} ${condition}`, async () => {
+            const { responses } = await exchange(
+              port,
+              `OPTIONS ${target} HTTP/1.1\r\nHost: x\r\n${condition}\r\n\r\n`,
+            );
+            assert.equal(responses[0].status, STATUS_CODE.NoContent);
+            assert.equal(responses[0].headers.allow, ALLOWED_METHODS);
+          });
+        }
+      }
+      // The same failing condition on a GET is evaluated.
+      const failed = await exchange(
+        port,
+        `GET /a.txt HTTP/1.1\r\nHost: x\r\nIf-Match: "nope"\r\n\r\n`,
+      );
+      assert.equal(failed.responses[0].status, STATUS_CODE.PreconditionFailed);
+    });
+  },
+});
+
 // --- malformed requests ----------------------------------------------------
 
 const H = "Host: example.test\r\n";

@@ -388,6 +388,16 @@ const CONDITIONAL_CASES: ConditionalCase[] = [
     status: STATUS_CODE.OK,
   },
   {
+    name: "If-None-Match listing * beside a tag that does not match",
+    fields: () => ({ "If-None-Match": '"nope", *' }),
+    status: STATUS_CODE.OK,
+  },
+  {
+    name: "If-None-Match listing * beside the ETag",
+    fields: (etag) => ({ "If-None-Match": `*, ${etag}` }),
+    status: STATUS_CODE.NotModified,
+  },
+  {
     name: "If-Modified-Since equal to Last-Modified",
     fields: () => ({ "If-Modified-Since": LAST_MODIFIED }),
     status: STATUS_CODE.NotModified,
@@ -448,6 +458,11 @@ const CONDITIONAL_CASES: ConditionalCase[] = [
   {
     name: "If-Match mismatch",
     fields: () => ({ "If-Match": '"nope"' }),
+    status: STATUS_CODE.PreconditionFailed,
+  },
+  {
+    name: "If-Match listing * beside a tag that does not match",
+    fields: () => ({ "If-Match": '"nope", *' }),
     status: STATUS_CODE.PreconditionFailed,
   },
   {
@@ -516,6 +531,35 @@ Deno.test({
             assert.equal(res.headers["etag"], undefined, `${label}: no ETag`);
           }
         }
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Handler.handle() does not take If-None-Match: * beside another If-None-Match line for *",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const content = "two lines\n";
+    await serveTree({ "a.txt": content }, {}, async (port) => {
+      const first = await get(port, "/a.txt");
+      const etag = first.headers["etag"];
+      // Two field lines make one list, `"nope", *` (RFC 9110 section 5.3):
+      // not the value `*`, so only its tag counts, and it does not match.
+      const lines = (value: string): string =>
+        "GET /a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+        `If-None-Match: ${value}\r\nIf-None-Match: *\r\n` +
+        "Connection: close\r\n\r\n";
+      for (
+        const [value, status] of [
+          ['"nope"', STATUS_CODE.OK],
+          [etag, STATUS_CODE.NotModified],
+        ] as const
+      ) {
+        const { responses } = await exchange(port, lines(value));
+        assert.equal(responses[0].status, status, value);
+        if (status === STATUS_CODE.OK) assert.equal(responses[0].text, content);
       }
     });
   },
@@ -1363,6 +1407,11 @@ Deno.test({
           },
           { fields: { "If-None-Match": "*" }, status: STATUS_CODE.NotModified },
           { fields: { "If-None-Match": '"x"' }, status: STATUS_CODE.OK },
+          { fields: { "If-None-Match": '"x", *' }, status: STATUS_CODE.OK },
+          {
+            fields: { "If-Match": "*, *" },
+            status: STATUS_CODE.PreconditionFailed,
+          },
           {
             fields: { "If-Modified-Since": new Date().toUTCString() },
             status: STATUS_CODE.OK,

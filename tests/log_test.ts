@@ -6,6 +6,7 @@ import {
   droppedMessage,
   escapeLogText,
   formatCommonLog,
+  reason,
 } from "../src/log.ts";
 import type { AccessRecord } from "../src/connection.ts";
 import { STATUS_CODE } from "../src/http/status.ts";
@@ -54,6 +55,64 @@ class FakeWriter {
   get text(): string {
     return this.chunks.map((c) => decoder.decode(c)).join("");
   }
+}
+
+/** Errors as Deno throws them, and the reason a one-line message gives. */
+const REASON_CASES: { name: string; error: unknown; expected: string }[] = [
+  {
+    name: "a missing file",
+    error: new Deno.errors.NotFound(
+      "No such file or directory (os error 2): readfile '/x'",
+    ),
+    expected: "no such file",
+  },
+  {
+    name: "a directory read as a file",
+    error: new Deno.errors.IsADirectory(
+      "Is a directory (os error 21): readfile '/x'",
+    ),
+    expected: "is a directory",
+  },
+  {
+    name: "a path through a regular file",
+    error: new Deno.errors.NotADirectory(
+      "Not a directory (os error 20): readfile '/x/y'",
+    ),
+    expected: "not a directory",
+  },
+  {
+    name: "a file it may not read",
+    error: new Deno.errors.PermissionDenied(
+      "Permission denied (os error 13): readfile '/x'",
+    ),
+    expected: "permission denied",
+  },
+  {
+    name: "another error of the system",
+    error: new Error("Input/output error (os error 5): readfile '/x'"),
+    expected: "input/output error",
+  },
+  {
+    name: "a system text with a final period",
+    error: new Error("Access is denied. (os error 5)"),
+    expected: "access is denied",
+  },
+  {
+    name: "a text that starts with an acronym",
+    error: new Error("EOF reached"),
+    expected: "EOF reached",
+  },
+  { name: "a thrown string", error: "gone", expected: "gone" },
+];
+
+for (const { name, error, expected } of REASON_CASES) {
+  Deno.test({
+    name: `reason() gives a human reason for ${name}`,
+    ...SANITIZE,
+    fn(): void {
+      assert.equal(reason(error), expected);
+    },
+  });
 }
 
 Deno.test({

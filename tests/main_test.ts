@@ -306,6 +306,9 @@ for (const [what, args, mention] of BAD_ARGS) {
   });
 }
 
+/** Where a mistake's arguments name the test's directory (a tree with index.html). */
+const DIR = "<dir>";
+
 /** Mistakes and the exact line and status main.ts answers them with. */
 const MISTAKES: [string, string[], number, (dir: string) => string][] = [
   [
@@ -326,9 +329,22 @@ const MISTAKES: [string, string[], number, (dir: string) => string][] = [
   ],
   [
     "a missing --404 file",
-    ["--404", "missing.html"],
+    ["--404", `${DIR}/missing.html`],
     1,
     (dir) => `static-srv: Cannot read "${dir}/missing.html": no such file`,
+  ],
+  [
+    "a --404 that is a directory",
+    ["--404", DIR],
+    1,
+    (dir) => `static-srv: Cannot read "${dir}": is a directory`,
+  ],
+  [
+    "a --404 below a regular file",
+    ["--404", `${DIR}/index.html/404.html`],
+    1,
+    (dir) =>
+      `static-srv: Cannot read "${dir}/index.html/404.html": not a directory`,
   ],
 ];
 
@@ -343,7 +359,7 @@ for (const [what, args, status, line] of MISTAKES) {
           dir,
           "--port",
           "0",
-          ...args.map((arg) => arg === "missing.html" ? `${dir}/${arg}` : arg),
+          ...args.map((arg) => arg.replace(DIR, dir)),
         ]);
         assert.equal(code, status, stderr);
         assert.equal(stdout, "");
@@ -404,7 +420,7 @@ Deno.test({
         assert.equal(code, 1, stderr);
         assert.equal(
           assertOneLine(stderr),
-          "static-srv: Cannot write to stdout: No space left on device (os error 28)",
+          "static-srv: Cannot write to stdout: no space left on device",
         );
       }
     } finally {

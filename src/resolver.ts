@@ -208,7 +208,7 @@ export class Resolver {
         `Cannot serve "${root}": ${
           error instanceof Deno.errors.NotFound
             ? "no such directory"
-            : String((error as Error).message ?? error)
+            : reason(error)
         }`,
       );
     }

@@ -120,11 +120,7 @@ export class OpenFile {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      closeSync(this.#fd);
-    } catch {
-      // nothing to release
-    }
+    closeDescriptor(this.#fd);
   }
 }
 
@@ -334,20 +330,13 @@ export class Resolver {
   async open(file: FoundFile): Promise<OpenedFile | Resolution> {
     let fd: number;
     try {
-      fd = await new Promise<number>((resolve, reject) => {
-        open(file.path, OPEN_FLAGS, (error, fd) => {
-          if (error) reject(error);
-          else resolve(fd);
-        });
-      });
+      fd = await openDescriptor(file.path, OPEN_FLAGS);
     } catch (error) {
       return failure(error);
     }
     const handle = new OpenFile(fd);
     try {
-      const info = await new Promise<Stats>((resolve, reject) => {
-        fstat(fd, (error, info) => error ? reject(error) : resolve(info));
-      });
+      const info = await statDescriptor(fd);
       if (!info.isFile() || !(await isAt(fd, file.path, info))) {
         handle.close();
         return NOT_FOUND;
@@ -514,21 +503,79 @@ function belowCommon(root: string, path: string): string[] {
   return segments.slice(shared);
 }
 
+/** Opens `path` with `flags`: a descriptor for {@linkcode closeDescriptor}. */
+function openDescriptor(path: string, flags: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    open(path, flags, (error, fd) => error ? reject(error) : resolve(fd));
+  });
+}
+
+/** The status of open descriptor `fd`. */
+function statDescriptor(fd: number): Promise<Stats> {
+  return new Promise((resolve, reject) => {
+    fstat(fd, (error, info) => error ? reject(error) : resolve(info));
+  });
+}
+
+/** Closes descriptor `fd`; a failure leaves nothing to release. */
+function closeDescriptor(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // nothing to release
+  }
+}
+
+/**
+ * Whether Deno lets this program read `/proc/self/fd` (Linux, with
+ * `--allow-all`): unknown until a first try, false once refused.
+ */
+let kernelNames: boolean | undefined = Deno.build.os === "linux"
+  ? undefined
+  : false;
+
+/**
+ * The kernel's own name for what descriptor `fd` is (Linux's
+ * `/proc/self/fd`, which Deno lets a program read only with
+ * `--allow-all`), or null where there is none to read.
+ */
+function kernelName(fd: number): Promise<string | null> {
+  if (kernelNames === false) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    readlink(`/proc/self/fd/${fd}`, (error, name) => {
+      if (!error) {
+        kernelNames = true;
+        return resolve(name);
+      }
+      // Refused by Deno's permissions: it stays refused.
+      if (error instanceof Deno.errors.NotCapable) kernelNames = false;
+      resolve(null);
+    });
+  });
+}
+
 /**
  * True when descriptor `fd` is the file at `path`: by the kernel's own name
- * for what it opened (Linux), else by device and inode with `path` still
- * free of symlinks (narrower, but not atomic).
+ * for what it opened (Linux, with `--allow-all`), else by device and inode
+ * (see {@linkcode isStillAt}: narrower, but not atomic).
  */
 async function isAt(fd: number, path: string, info: Stats): Promise<boolean> {
-  const name = await new Promise<string | null>((resolve) => {
-    readlink(
-      `/proc/self/fd/${fd}`,
-      (error, name) => resolve(error ? null : name),
-    );
-  });
-  if (name !== null) return name === path;
+  const name = await kernelName(fd);
+  return name !== null ? name === path : await isStillAt(path, info);
+}
+
+/**
+ * True when the file with `info`'s device and inode is at `path` itself (not
+ * behind a final symlink), and `path` is free of symlinks, when checked. Not
+ * atomic: a directory of `path` swapped for a symlink and back between the
+ * two checks goes unseen.
+ */
+async function isStillAt(
+  path: string,
+  info: { dev: number; ino: number | null },
+): Promise<boolean> {
   try {
-    const now = await Deno.stat(path);
+    const now = await Deno.lstat(path);
     return now.ino === info.ino && now.dev === info.dev &&
       await Deno.realPath(path) === path;
   } catch {

@@ -1100,3 +1100,75 @@ Deno.test({
     }
   },
 });
+
+/** The `Deno` functions before whose calls the swap tests swap. */
+const SWAP_POINTS = ["lstat", "readDir", "realPath", "stat"] as const;
+/** More calls than the checks of the swap tests make. */
+const MAX_SWAP_POINT = 40;
+
+/**
+ * Runs `fn` with every `Deno` function of {@linkcode SWAP_POINTS} counting
+ * its calls and calling `before(n)` ahead of call number `n`.
+ */
+async function withSwapPoints<T>(
+  before: (n: number) => void,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const deno = Deno as unknown as Record<string, unknown>;
+  const originals = SWAP_POINTS.map((name) => deno[name]);
+  let calls = 0;
+  SWAP_POINTS.forEach((name, i) => {
+    const original = originals[i] as (...args: unknown[]) => unknown;
+    deno[name] = (...args: unknown[]): unknown => {
+      before(calls++);
+      return original.apply(Deno, args);
+    };
+  });
+  try {
+    return await fn();
+  } finally {
+    SWAP_POINTS.forEach((name, i) => deno[name] = originals[i]);
+  }
+}
+
+Deno.test({
+  name:
+    "Resolver.open() refuses a file swapped for a symlink to a file outside before the open and back before the check",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(): Promise<void> {
+    await withTree(async (tree) => {
+      const resolver = await Resolver.create(tree.root);
+      const path = posix.join(tree.root, "swap-back.txt");
+      await Deno.writeTextFile(path, "inside\n");
+      const found = await resolver.resolve(["swap-back.txt"]);
+      assert.equal(found.kind, "file");
+      if (found.kind !== "file") return;
+      const file: FoundFile = found;
+      const secret = posix.join(tree.base, "outside/secret.txt");
+      const undo = (): void => {
+        Deno.removeSync(path);
+        Deno.renameSync(`${path}.old`, path);
+      };
+      // Undo before call 0, 1, ... of the check, until it makes fewer.
+      let point = 0;
+      for (; point < MAX_SWAP_POINT; point++) {
+        Deno.renameSync(path, `${path}.old`);
+        Deno.symlinkSync(secret, path);
+        let undone = false;
+        const opened = await withSwapPoints((n) => {
+          if (n !== point) return;
+          undo();
+          undone = true;
+        }, () => resolver.open(file));
+        if ("file" in opened) opened.file.close();
+        assert.deepEqual(opened, { kind: "not-found" }, `undone at ${point}`);
+        if (!undone) {
+          undo();
+          break;
+        }
+      }
+      assert.ok(point < MAX_SWAP_POINT, `${point} calls`);
+    });
+  },
+});

@@ -87,10 +87,20 @@ export interface ListedEntry {
 
 /**
  * Flags of every open: no blocking on a FIFO or device swapped in after the
- * check, and no following a final symlink swapped in after `realPath`.
+ * check, and no following a final symlink swapped in after `realPath` (with
+ * narrower permissions than `--allow-all`, Deno resolves symlinks before it
+ * opens: {@linkcode isAt} then refuses the file).
  */
 const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) |
   (constants.O_NOFOLLOW ?? 0);
+
+/**
+ * Flags of the opens that only look at what a listing shows (Linux, where
+ * the kernel names descriptors): an O_PATH descriptor (0o10000000 on x86-64
+ * and arm64; `node:fs` does not name it), which reads nothing, needs no read
+ * permission and opens no FIFO or device, of what is at the path itself.
+ */
+const LOOK_FLAGS = 0o10000000 | (constants.O_NOFOLLOW ?? 0);
 
 /** An open regular file, read by position. Its user closes it, once. */
 export class OpenFile {
@@ -120,11 +130,7 @@ export class OpenFile {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      closeSync(this.#fd);
-    } catch {
-      // nothing to release
-    }
+    closeDescriptor(this.#fd);
   }
 }
 
@@ -334,20 +340,13 @@ export class Resolver {
   async open(file: FoundFile): Promise<OpenedFile | Resolution> {
     let fd: number;
     try {
-      fd = await new Promise<number>((resolve, reject) => {
-        open(file.path, OPEN_FLAGS, (error, fd) => {
-          if (error) reject(error);
-          else resolve(fd);
-        });
-      });
+      fd = await openDescriptor(file.path, OPEN_FLAGS);
     } catch (error) {
       return failure(error);
     }
     const handle = new OpenFile(fd);
     try {
-      const info = await new Promise<Stats>((resolve, reject) => {
-        fstat(fd, (error, info) => error ? reject(error) : resolve(info));
-      });
+      const info = await statDescriptor(fd);
       if (!info.isFile() || !(await isAt(fd, file.path, info))) {
         handle.close();
         return NOT_FOUND;
@@ -422,61 +421,91 @@ export class Resolver {
    * Lists a directory for a listing page: regular files and directories only,
    * dotfiles hidden (unless served), names no request can reach (control
    * characters) hidden, sidecars (`x.br`, `x.gz` beside `x`) hidden when they
-   * are served as `x`.
+   * are served as `x`. What it shows comes from `directory` and its entries
+   * (a symlink's target once found allowed) as checked, not from what a
+   * symlink swapped in meanwhile leads to: where the kernel names
+   * descriptors, through the directory's descriptor or the entry's own;
+   * elsewhere by path, checked again after (see {@linkcode isStillAt}).
    */
   async list(directory: string): Promise<ListedEntry[]> {
-    const names = new Set<string>();
-    for await (const e of Deno.readDir(directory)) names.add(e.name);
-    const candidates: string[] = [];
-    for (const name of names) {
-      if (!this.#dotfiles && name.charCodeAt(0) === 0x2e) continue;
-      // No request can name it (control characters are 400): no dead link.
-      if (CONTROL_CHARACTER.test(name)) continue;
-      if (
-        this.#precompressed &&
-        CONTENT_CODINGS.some((c) =>
-          name.endsWith(CODING_SUFFIX[c]) &&
-          names.has(name.slice(0, -CODING_SUFFIX[c].length))
-        )
-      ) continue;
-      candidates.push(name);
-    }
-    // Each entry costs two calls on the blocking thread pool (its real path,
-    // its stat): made a few at a time, not one after the other (50,000
-    // entries took 11 s in sequence).
-    const found: (ListedEntry | undefined)[] = new Array(candidates.length);
-    let next = 0;
-    const check = async (): Promise<void> => {
-      while (next < candidates.length) {
-        const i = next++;
-        found[i] = await this.#listed(directory, candidates[i]);
+    const opened = await openDirectory(directory);
+    try {
+      // Whether each name is a symlink, as the directory read says.
+      const names = new Map<string, boolean>();
+      const before = opened === null ? await Deno.lstat(directory) : null;
+      if (before !== null && !before.isDirectory) throw replaced(directory);
+      for await (const e of Deno.readDir(opened?.via ?? directory)) {
+        names.set(e.name, e.isSymlink);
       }
-    };
-    const checkers: Promise<void>[] = [];
-    for (let k = 0; k < Math.min(LIST_CONCURRENCY, candidates.length); k++) {
-      checkers.push(check());
+      if (before !== null && !(await isStillAt(directory, before))) {
+        throw replaced(directory);
+      }
+      const candidates: string[] = [];
+      for (const name of names.keys()) {
+        if (!this.#dotfiles && name.charCodeAt(0) === 0x2e) continue;
+        // No request can name it (control characters are 400): no dead link.
+        if (CONTROL_CHARACTER.test(name)) continue;
+        if (
+          this.#precompressed &&
+          CONTENT_CODINGS.some((c) =>
+            name.endsWith(CODING_SUFFIX[c]) &&
+            names.has(name.slice(0, -CODING_SUFFIX[c].length))
+          )
+        ) continue;
+        candidates.push(name);
+      }
+      // Each entry costs one to four calls on the blocking thread pool:
+      // made a few at a time, not one after the other (50,000 entries took
+      // 11 s in sequence).
+      const found: (ListedEntry | undefined)[] = new Array(candidates.length);
+      let next = 0;
+      const check = async (): Promise<void> => {
+        while (next < candidates.length) {
+          const i = next++;
+          const name = candidates[i];
+          found[i] = await this.#listed(directory, name, {
+            symlink: names.get(name)!,
+            via: opened?.via,
+          });
+        }
+      };
+      const checkers: Promise<void>[] = [];
+      for (let k = 0; k < Math.min(LIST_CONCURRENCY, candidates.length); k++) {
+        checkers.push(check());
+      }
+      await Promise.all(checkers);
+      return found.filter((entry) => entry !== undefined);
+    } finally {
+      if (opened !== null) closeDescriptor(opened.fd);
     }
-    await Promise.all(checkers);
-    return found.filter((entry) => entry !== undefined);
   }
 
-  /** The listing entry for `name` in `directory`: undefined when it is hidden, outside the root, vanished, or neither a file nor a directory. */
+  /**
+   * The listing entry for `name` in `directory`: undefined when it is hidden,
+   * outside the root, vanished or replaced, or neither a file nor a
+   * directory. `symlink` when the directory read says it is one; `via`, the
+   * path of the directory's open descriptor, when there is one. Out of
+   * descriptors throws: the listing would miss entries.
+   */
   async #listed(
     directory: string,
     name: string,
+    options: { symlink: boolean; via: string | undefined },
   ): Promise<ListedEntry | undefined> {
-    const real = await this.#real(posix.join(directory, name));
-    if (typeof real !== "string") return undefined;
     try {
-      const info = await Deno.stat(real);
-      if (!info.isFile && !info.isDirectory) return undefined;
-      return {
-        name,
-        directory: info.isDirectory,
-        size: info.size,
-        mtime: info.mtime?.getTime() ?? 0,
-      };
-    } catch {
+      let look: Look | null;
+      if (!options.symlink && options.via !== undefined) {
+        // In the directory opened, not following a symlink: nothing to check.
+        look = lookOf(await Deno.lstat(`${options.via}/${name}`));
+      } else {
+        const path = posix.join(directory, name);
+        const real = options.symlink ? await this.#real(path) : path;
+        if (typeof real !== "string") return undefined;
+        look = await lookAt(real);
+      }
+      return look === null ? undefined : { name, ...look };
+    } catch (error) {
+      if (isOutOfDescriptors(error)) throw error;
       return undefined; // vanished while listing
     }
   }
@@ -514,26 +543,162 @@ function belowCommon(root: string, path: string): string[] {
   return segments.slice(shared);
 }
 
+/** Opens `path` with `flags`: a descriptor for {@linkcode closeDescriptor}. */
+function openDescriptor(path: string, flags: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    open(path, flags, (error, fd) => error ? reject(error) : resolve(fd));
+  });
+}
+
+/** The status of open descriptor `fd`. */
+function statDescriptor(fd: number): Promise<Stats> {
+  return new Promise((resolve, reject) => {
+    fstat(fd, (error, info) => error ? reject(error) : resolve(info));
+  });
+}
+
+/** Closes descriptor `fd`; a failure leaves nothing to release. */
+function closeDescriptor(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // nothing to release
+  }
+}
+
+/**
+ * Whether Deno lets this program read `/proc/self/fd` (Linux, with
+ * `--allow-all`): unknown until a first try, false once refused.
+ */
+let kernelNames: boolean | undefined = Deno.build.os === "linux"
+  ? undefined
+  : false;
+
+/**
+ * The kernel's own name for what descriptor `fd` is (Linux's
+ * `/proc/self/fd`, which Deno lets a program read only with
+ * `--allow-all`), or null where there is none to read.
+ */
+function kernelName(fd: number): Promise<string | null> {
+  if (kernelNames === false) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    readlink(`/proc/self/fd/${fd}`, (error, name) => {
+      if (!error) {
+        kernelNames = true;
+        return resolve(name);
+      }
+      // Refused by Deno's permissions: it stays refused.
+      if (error instanceof Deno.errors.NotCapable) kernelNames = false;
+      resolve(null);
+    });
+  });
+}
+
 /**
  * True when descriptor `fd` is the file at `path`: by the kernel's own name
- * for what it opened (Linux), else by device and inode with `path` still
- * free of symlinks (narrower, but not atomic).
+ * for what it opened (Linux, with `--allow-all`), else by device and inode
+ * (see {@linkcode isStillAt}: narrower, but not atomic).
  */
 async function isAt(fd: number, path: string, info: Stats): Promise<boolean> {
-  const name = await new Promise<string | null>((resolve) => {
-    readlink(
-      `/proc/self/fd/${fd}`,
-      (error, name) => resolve(error ? null : name),
-    );
-  });
-  if (name !== null) return name === path;
+  const name = await kernelName(fd);
+  return name !== null ? name === path : await isStillAt(path, info);
+}
+
+/**
+ * True when the file with `info`'s device and inode is at `path` itself (not
+ * behind a final symlink), and `path` is free of symlinks, when checked. Not
+ * atomic: a directory of `path` swapped for a symlink and back between the
+ * two checks goes unseen.
+ */
+async function isStillAt(
+  path: string,
+  info: { dev: number; ino: number | null },
+): Promise<boolean> {
   try {
-    const now = await Deno.stat(path);
+    const now = await Deno.lstat(path);
     return now.ino === info.ino && now.dev === info.dev &&
       await Deno.realPath(path) === path;
   } catch {
     return false;
   }
+}
+
+/** A directory being listed, open (Linux, with `--allow-all`). */
+interface OpenDirectory {
+  /** Its descriptor. */
+  fd: number;
+  /** A path that leads to it through its descriptor, whatever its own path leads to by now. */
+  via: string;
+}
+
+/**
+ * Opens `directory` for a listing where the kernel names descriptors, and
+ * checks that it opened `directory` itself; null elsewhere.
+ */
+async function openDirectory(
+  directory: string,
+): Promise<OpenDirectory | null> {
+  if (kernelNames === false) return null;
+  const fd = await openDescriptor(
+    directory,
+    LOOK_FLAGS | (constants.O_DIRECTORY ?? 0),
+  );
+  const name = await kernelName(fd);
+  if (name === directory) return { fd, via: `/proc/self/fd/${fd}` };
+  closeDescriptor(fd);
+  if (name === null) return null;
+  throw replaced(directory);
+}
+
+/** What a listing shows of an entry. */
+type Look = Omit<ListedEntry, "name">;
+
+/** What a listing shows of a file or directory (null for anything else). */
+function lookOf(info: Deno.FileInfo): Look | null {
+  if (!info.isFile && !info.isDirectory) return null;
+  return {
+    directory: info.isDirectory,
+    size: info.size,
+    mtime: info.mtime?.getTime() ?? 0,
+  };
+}
+
+/**
+ * What a listing shows of the file or directory at real path `path`, or null
+ * when something else is there. Where the kernel names descriptors, from an
+ * O_PATH descriptor of it known by that name to be `path` (atomic);
+ * elsewhere, from what is at `path` itself (a final symlink not followed),
+ * once `path` is found still free of symlinks (see {@linkcode isStillAt}).
+ */
+async function lookAt(path: string): Promise<Look | null> {
+  if (kernelNames !== false) {
+    const fd = await openDescriptor(path, LOOK_FLAGS);
+    try {
+      const info = await statDescriptor(fd);
+      const name = await kernelName(fd);
+      if (name !== null) {
+        if (name !== path || (!info.isFile() && !info.isDirectory())) {
+          return null;
+        }
+        return {
+          directory: info.isDirectory(),
+          size: info.size,
+          mtime: Math.trunc(info.mtimeMs),
+        };
+      }
+    } finally {
+      closeDescriptor(fd);
+    }
+  }
+  const look = lookOf(await Deno.lstat(path));
+  return look !== null && await Deno.realPath(path) === path ? look : null;
+}
+
+/** The error of a listed directory that is no longer the one resolved. */
+function replaced(directory: string): Error {
+  return new Deno.errors.NotFound(
+    `Cannot list ${JSON.stringify(directory)}: it was replaced`,
+  );
 }
 
 function found(path: string, name: string, info: Deno.FileInfo): FoundFile {

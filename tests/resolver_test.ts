@@ -1101,3 +1101,250 @@ Deno.test({
     }
   },
 });
+
+/** Size of the files outside the root in the listing swap tests: no file inside has it. */
+const OUTSIDE_SIZE = 123_457;
+/** Modification time of the files outside the root in the listing swap tests (2001-09-09). */
+const OUTSIDE_MTIME = new Date(1_000_000_000_000);
+/** The `Deno` functions before whose calls the swap tests swap. */
+const SWAP_POINTS = ["lstat", "readDir", "realPath", "stat"] as const;
+/** More calls than the checks of the swap tests make. */
+const MAX_SWAP_POINT = 40;
+/** Set to "1" for the child run with --allow-all: the kernel must then name descriptors. */
+const KERNEL_NAMES_ENV = "STATIC_SRV_KERNEL_NAMES";
+
+/** True when Deno lets this program read /proc/self/fd (Linux, --allow-all). */
+function kernelNamesReadable(): boolean {
+  try {
+    for (const _ of Deno.readDirSync("/proc/self/fd")) return true;
+    return false;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs `fn` with every `Deno` function of {@linkcode SWAP_POINTS} counting
+ * its calls and calling `before(n)` ahead of call number `n`.
+ */
+async function withSwapPoints<T>(
+  before: (n: number) => void,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const deno = Deno as unknown as Record<string, unknown>;
+  const originals = SWAP_POINTS.map((name) => deno[name]);
+  let calls = 0;
+  SWAP_POINTS.forEach((name, i) => {
+    const original = originals[i] as (...args: unknown[]) => unknown;
+    deno[name] = (...args: unknown[]): unknown => {
+      before(calls++);
+      return original.apply(Deno, args);
+    };
+  });
+  try {
+    return await fn();
+  } finally {
+    SWAP_POINTS.forEach((name, i) => deno[name] = originals[i]);
+  }
+}
+
+Deno.test({
+  name:
+    "Resolver.open() refuses a file swapped for a symlink to a file outside before the open and back before the check",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(): Promise<void> {
+    await withTree(async (tree) => {
+      const resolver = await Resolver.create(tree.root);
+      const path = posix.join(tree.root, "swap-back.txt");
+      await Deno.writeTextFile(path, "inside\n");
+      const found = await resolver.resolve(["swap-back.txt"]);
+      assert.equal(found.kind, "file");
+      if (found.kind !== "file") return;
+      const file: FoundFile = found;
+      const secret = posix.join(tree.base, "outside/secret.txt");
+      const undo = (): void => {
+        Deno.removeSync(path);
+        Deno.renameSync(`${path}.old`, path);
+      };
+      // Undo before call 0, 1, ... of the check, until it makes fewer.
+      let point = 0;
+      for (; point < MAX_SWAP_POINT; point++) {
+        Deno.renameSync(path, `${path}.old`);
+        Deno.symlinkSync(secret, path);
+        let undone = false;
+        const opened = await withSwapPoints((n) => {
+          if (n !== point) return;
+          undo();
+          undone = true;
+        }, () => resolver.open(file));
+        if ("file" in opened) opened.file.close();
+        assert.deepEqual(opened, { kind: "not-found" }, `undone at ${point}`);
+        if (!undone) {
+          undo();
+          break;
+        }
+      }
+      assert.ok(point < MAX_SWAP_POINT, `${point} calls`);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Resolver.list() shows nothing of what is outside the root when an entry or the directory is swapped for a symlink during the listing",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t): Promise<void> {
+    const atomic = kernelNamesReadable();
+    if (Deno.env.get(KERNEL_NAMES_ENV) === "1") {
+      assert.ok(atomic, "the child run reads /proc/self/fd");
+    }
+    /** The entries of the listed directory inside the root: name -> size. */
+    const inside: Record<string, number> = { "victim": 5, "other.txt": 3 };
+    const swaps: {
+      name: string;
+      /** Swaps (synchronously: a hook of `Deno.readDir` must) in the tree at `base`. */
+      swap: (base: string) => void;
+      /** Undoes `swap`. */
+      undo: (base: string) => void;
+    }[] = [
+      {
+        name: "an entry swapped for a symlink to a file outside",
+        swap: (base) => {
+          Deno.renameSync(`${base}/root/dir/victim`, `${base}/root/.victim`);
+          Deno.symlinkSync(`${base}/outside/secret`, `${base}/root/dir/victim`);
+        },
+        undo: (base) => {
+          Deno.removeSync(`${base}/root/dir/victim`);
+          Deno.renameSync(`${base}/root/.victim`, `${base}/root/dir/victim`);
+        },
+      },
+      {
+        name: "the directory swapped for a symlink to a directory outside",
+        swap: (base) => {
+          Deno.renameSync(`${base}/root/dir`, `${base}/root/.dir`);
+          Deno.symlinkSync(`${base}/outside/dir`, `${base}/root/dir`);
+        },
+        undo: (base) => {
+          Deno.removeSync(`${base}/root/dir`);
+          Deno.renameSync(`${base}/root/.dir`, `${base}/root/dir`);
+        },
+      },
+    ];
+    // By path, a swap undone before the next check goes unseen (isStillAt):
+    // only through descriptors is that case atomic too.
+    const undoneToo = atomic ? [false, true] : [false];
+    for (const s of swaps) {
+      for (const undone of undoneToo) {
+        const label = undone ? `${s.name}, and back at the next call` : s.name;
+        await t.step(label, async () => {
+          // Swap before call 0, 1, 2, ... of the listing, until one makes
+          // fewer calls than that.
+          let point = 0;
+          for (; point < MAX_SWAP_POINT; point++) {
+            const base = await Deno.makeTempDir({ prefix: "static-srv-swap-" });
+            try {
+              await Deno.mkdir(`${base}/root/dir`, { recursive: true });
+              await Deno.mkdir(`${base}/outside/dir`, { recursive: true });
+              for (const [name, size] of Object.entries(inside)) {
+                await Deno.writeFile(
+                  `${base}/root/dir/${name}`,
+                  new Uint8Array(size),
+                );
+              }
+              await Deno.symlink("victim", `${base}/root/dir/link`);
+              for (
+                const path of [
+                  "secret",
+                  "dir/victim",
+                  "dir/other.txt",
+                  "dir/link",
+                  "dir/outside-only",
+                ]
+              ) {
+                await Deno.writeFile(
+                  `${base}/outside/${path}`,
+                  new Uint8Array(OUTSIDE_SIZE),
+                );
+                await Deno.utime(
+                  `${base}/outside/${path}`,
+                  OUTSIDE_MTIME,
+                  OUTSIDE_MTIME,
+                );
+              }
+              const resolver = await Resolver.create(`${base}/root`);
+              const directory = `${resolver.root}/dir`;
+              let swapped = false;
+              const listed = await withSwapPoints((n) => {
+                if (n === point) {
+                  s.swap(base);
+                  swapped = true;
+                } else if (undone && n === point + 1) s.undo(base);
+              }, async () => {
+                try {
+                  return await resolver.list(directory);
+                } catch {
+                  return []; // the directory is no longer the one resolved
+                }
+              });
+              const at = `swapped before call ${point}`;
+              for (const entry of listed) {
+                // A symlink inside shows its target's size.
+                const size =
+                  inside[entry.name === "link" ? "victim" : entry.name];
+                assert.equal(entry.size, size, `${at}: ${entry.name} size`);
+                assert.equal(entry.directory, false, `${at}: ${entry.name}`);
+                assert.notEqual(
+                  entry.mtime,
+                  OUTSIDE_MTIME.getTime(),
+                  `${at}: ${entry.name} mtime`,
+                );
+              }
+              if (!swapped) {
+                // The listing made fewer calls: every point was covered,
+                // and without a swap everything is listed.
+                assert.deepEqual(
+                  listed.map((e) => e.name).sort(),
+                  ["link", "other.txt", "victim"],
+                );
+                break;
+              }
+            } finally {
+              await Deno.remove(base, { recursive: true });
+            }
+          }
+          assert.ok(point > 2 && point < MAX_SWAP_POINT, `${point} calls`);
+        });
+      }
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "Resolver.list() shows nothing of what is outside the root after a swap also where the kernel names descriptors (--allow-all)",
+  ignore: Deno.build.os !== "linux",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(): Promise<void> {
+    // Deno lets a program read /proc/self/fd only with --allow-all, which
+    // `deno task test` does not give: the test above runs again in a child.
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "test",
+        "--allow-all",
+        "--filter",
+        "Resolver.list() shows nothing of what is outside the root when",
+        new URL(import.meta.url).pathname,
+      ],
+      env: { [KERNEL_NAMES_ENV]: "1", NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(stdout);
+    assert.equal(code, 0, out + new TextDecoder().decode(stderr));
+    assert.match(out, /^ok \| 1 passed \(4 steps\) \| 0 failed \|/m);
+  },
+});

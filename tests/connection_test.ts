@@ -799,6 +799,13 @@ const MALFORMED_HEAD: { name: string; request: string; status: number }[] = [
       `HEAD /a.txt HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\n`,
     status: STATUS_CODE.BadRequest,
   },
+  {
+    // Every chunk line within its limit, their extensions over the body's.
+    name: "chunk extensions over their limit",
+    request: `HEAD /a.txt HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n` +
+      `1;${"x".repeat(4000)}\r\na\r\n`.repeat(5),
+    status: STATUS_CODE.ContentTooLarge,
+  },
 ];
 
 Deno.test({

@@ -18,6 +18,8 @@ export interface BodyLimits {
   maxChunkLine: number;
   /** Largest trailer section; larger is 431. */
   maxTrailerSize: number;
+  /** Most bytes of chunk extensions, and of leading zeros past a size's first digit, in one body; more is 413 (RFC 9112 section 7.1.1). */
+  maxChunkExtensions: number;
 }
 
 /** Default body limits. */
@@ -25,6 +27,7 @@ export const BODY_LIMITS: Readonly<BodyLimits> = {
   maxBodySize: 1024 * 1024,
   maxChunkLine: 4096,
   maxTrailerSize: 16384,
+  maxChunkExtensions: 16384,
 };
 
 /** The answer of {@linkcode ChunkedDecoder.feed}. */
@@ -149,6 +152,8 @@ export class ChunkedDecoder {
   #total = 0;
   #lineLength = 0;
   #trailerSize = 0;
+  /** Bytes of extensions and extra leading zeros so far: what only costs. */
+  #extensions = 0;
 
   /** Creates a decoder with the given limits (defaults: {@linkcode BODY_LIMITS}). */
   constructor(limits: Partial<BodyLimits> = {}) {
@@ -169,9 +174,13 @@ export class ChunkedDecoder {
             if (++this.#digits > limits.maxChunkLine) {
               return this.#fail("Chunk line too long");
             }
-            if (
-              (this.#size > 0 || v > 0) && ++this.#significant > 15
-            ) return this.#fail("Chunk size too long");
+            if (this.#size > 0 || v > 0) {
+              if (++this.#significant > 15) {
+                return this.#fail("Chunk size too long");
+              }
+            } else if (this.#digits > 1 && this.#extensionsGrow()) {
+              return this.#tooManyExtensions();
+            }
             this.#size = this.#size * 16 + v;
             if (this.#total + this.#size > limits.maxBodySize) {
               return this.#fail("Body too large", STATUS_CODE.ContentTooLarge);
@@ -184,6 +193,7 @@ export class ChunkedDecoder {
             this.#state = State.Ext;
             this.#ext = c === 0x3b ? Ext.NameStart : Ext.SpaceBeforeSemi;
             this.#lineLength = this.#digits + 1;
+            if (this.#extensionsGrow()) return this.#tooManyExtensions();
           } else {
             return this.#fail("Invalid chunk size");
           }
@@ -203,6 +213,7 @@ export class ChunkedDecoder {
             if (++this.#lineLength > limits.maxChunkLine) {
               return this.#fail("Chunk line too long");
             }
+            if (this.#extensionsGrow()) return this.#tooManyExtensions();
           }
           i++;
           break;
@@ -282,6 +293,17 @@ export class ChunkedDecoder {
       }
     }
     return PARTIAL;
+  }
+
+  #extensionsGrow(): boolean {
+    return ++this.#extensions > this.#limits.maxChunkExtensions;
+  }
+
+  #tooManyExtensions(): ChunkedResult {
+    return this.#fail(
+      "Chunk extensions too large",
+      STATUS_CODE.ContentTooLarge,
+    );
   }
 
   #trailerGrows(): boolean {

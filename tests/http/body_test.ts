@@ -139,6 +139,25 @@ const VALID_BODIES: readonly ValidCase[] = [
     body: "0\r\n\r\n",
     limits: { maxTrailerSize: 0 },
   },
+  {
+    // ";ab" (3), the second zero of "005" (1), " ;c" (3): 7 bytes.
+    name: "chunk extensions and leading zeros of exactly maxChunkExtensions",
+    body: "5;ab\r\nhello\r\n005 ;c\r\nworld\r\n0\r\n\r\n",
+    limits: { maxChunkExtensions: 7 },
+  },
+  {
+    // A size's first digit is no extra, even a zero: "0" ends every body.
+    name:
+      "no extensions and sizes of one leading zero with maxChunkExtensions 0",
+    body: "05\r\nhello\r\n0\r\n\r\n",
+    limits: { maxChunkExtensions: 0 },
+  },
+  {
+    name: "chunk extensions of the default maxChunkExtensions",
+    body: `${`1;${"x".repeat(4094)}\r\na\r\n`.repeat(4)}0;${
+      "y".repeat(3)
+    }\r\n\r\n`,
+  },
 ];
 
 Deno.test({
@@ -414,6 +433,26 @@ const ERROR_BODIES: readonly ErrorCase[] = [
     limits: { maxBodySize: 9 },
     status: STATUS_CODE.ContentTooLarge,
   },
+  {
+    name: "chunk extensions and leading zeros over maxChunkExtensions",
+    body: "5;ab\r\nhello\r\n005 ;c\r\nworld\r\n0\r\n\r\n",
+    limits: { maxChunkExtensions: 6 },
+    status: STATUS_CODE.ContentTooLarge,
+  },
+  {
+    name: "leading zeros over maxChunkExtensions",
+    body: "0005\r\nhello\r\n0\r\n\r\n",
+    limits: { maxChunkExtensions: 1 },
+    status: STATUS_CODE.ContentTooLarge,
+  },
+  {
+    // Each line within maxChunkLine; together one byte over the default.
+    name: "chunk extensions over the default maxChunkExtensions",
+    body: `${`1;${"x".repeat(4094)}\r\na\r\n`.repeat(4)}0;${
+      "y".repeat(16)
+    }\r\n\r\n`,
+    status: STATUS_CODE.ContentTooLarge,
+  },
   // Chunk extensions: *( BWS ";" BWS name [ BWS "=" BWS value ] ).
   ...[
     ["text after the size without a ;", "0 junk"],
@@ -666,7 +705,12 @@ Deno.test({
   fn(): void {
     assert.deepEqual(
       { ...BODY_LIMITS },
-      { maxBodySize: 1048576, maxChunkLine: 4096, maxTrailerSize: 16384 },
+      {
+        maxBodySize: 1048576,
+        maxChunkLine: 4096,
+        maxTrailerSize: 16384,
+        maxChunkExtensions: 16384,
+      },
     );
   },
 });

@@ -9,6 +9,9 @@
  * @module
  */
 
+// A leaf module: the signal handlers need it, and it loads in no time.
+import { flushErrors, logError, reason } from "./src/log.ts";
+
 /** The signals that stop static-srv (Windows delivers only SIGINT and SIGBREAK to Deno). */
 const STOP_SIGNALS: readonly Deno.Signal[] = Deno.build.os === "windows"
   ? ["SIGINT", "SIGBREAK"]
@@ -45,7 +48,9 @@ function stopSignal(): Promise<Deno.Signal> {
           Deno.exit(SIGNAL_EXIT_STATUS[signal] ?? 1);
         }
         first = { signal, at };
-        writeError(
+        // Queued, not written synchronously: on a full stderr, a blocking
+        // write would hold the thread, and no further signal would be taken.
+        logError(
           `static-srv: Stopping on ${signal}: finishing the responses in ` +
             "flight (a second signal stops at once)",
         );
@@ -55,22 +60,12 @@ function stopSignal(): Promise<Deno.Signal> {
   });
 }
 
-/** Prints one line on stderr, whatever becomes of stderr (a closed terminal). */
-function writeError(line: string): void {
-  try {
-    Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
-  } catch {
-    // stderr closed
-  }
-}
-
 async function main(args: string[]): Promise<number> {
   // First of all, before the modules load and the workers start (about half
   // a second): a stop signal during start-up still stops cleanly.
   const stop = stopSignal();
   const { CliError, HELP, parseCli, VERSION } = await import("./src/cli.ts");
   const { serveWorkers } = await import("./src/workers.ts");
-  const { reason } = await import("./src/log.ts");
   let command;
   try {
     command = parseCli(args, {
@@ -88,14 +83,14 @@ async function main(args: string[]): Promise<number> {
     });
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
-    writeError(`static-srv: ${error.message} (see --help)`);
+    logError(`static-srv: ${error.message} (see --help)`);
     return 2;
   }
   if (command.kind !== "serve") {
     try {
       console.log(command.kind === "help" ? HELP : `static-srv ${VERSION}`);
     } catch (error) {
-      writeError(`static-srv: Cannot write to stdout: ${reason(error)}`);
+      logError(`static-srv: Cannot write to stdout: ${reason(error)}`);
       return 1;
     }
     return 0;
@@ -107,9 +102,13 @@ async function main(args: string[]): Promise<number> {
     await running.stopped;
     return running.failed() ? 1 : 0;
   } catch (error) {
-    writeError(`static-srv: ${(error as Error).message}`);
+    logError(`static-srv: ${(error as Error).message}`);
     return 1;
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  const status = await main(Deno.args);
+  await flushErrors(); // up to 2 s on a stderr nobody reads
+  Deno.exit(status);
+}

@@ -299,13 +299,40 @@ async function within(promise: Promise<void>, ms: number): Promise<void> {
   }
 }
 
-/** Prints one line on stderr. */
+/** Most bytes of error messages waiting for stderr, per thread; past it they are dropped and counted. */
+export const ERRORS_PENDING = 64 * 1024;
+
+/**
+ * A queue of one-line messages for stderr: each is written at once, in
+ * order, without blocking the thread; at most {@linkcode ERRORS_PENDING}
+ * bytes wait (a stderr nobody reads, `2>&1 | less`), later ones are dropped
+ * and counted once it catches up.
+ */
+export function errorQueue(): AccessLog {
+  return new AccessLog({
+    writer: Deno.stderr,
+    flushBytes: 1,
+    maxPending: ERRORS_PENDING,
+    describeDropped: droppedErrorsMessage,
+    onDropped: (message) => logErrorLater(`static-srv: ${message}`),
+  });
+}
+
+/** The {@linkcode errorQueue} of {@linkcode logError}, made on its first message. */
+let errors: AccessLog | undefined;
+
+/**
+ * Prints one line on stderr without blocking the thread (a full stderr must
+ * not stop the main thread from taking signals), through one
+ * {@linkcode errorQueue}; {@linkcode flushErrors} waits for it.
+ */
 export function logError(message: string): void {
-  try {
-    Deno.stderr.writeSync(new TextEncoder().encode(message + "\n"));
-  } catch {
-    // stderr closed
-  }
+  (errors ??= errorQueue()).writeLine(message);
+}
+
+/** Waits until the lines of {@linkcode logError} are written, up to 2 s (`AccessLog.close`): before the process exits. */
+export async function flushErrors(): Promise<void> {
+  await errors?.close();
 }
 
 /** Prints one line on stderr without blocking the thread (a serving thread must never wait on a full pipe); resolves once written. */

@@ -8,10 +8,7 @@
 import type { ServeConfig } from "./cli.ts";
 import { Handler } from "./handler.ts";
 import { Server } from "./server.ts";
-import { AccessLog, droppedErrorsMessage, logErrorLater } from "./log.ts";
-
-/** Most bytes of error messages waiting for stderr; past it they are dropped and counted. */
-const ERRORS_PENDING = 64 * 1024;
+import { AccessLog, errorQueue, logErrorLater } from "./log.ts";
 
 /** A running static-srv. */
 export interface Running {
@@ -67,13 +64,7 @@ export async function serve(
   const print = options.print ?? ((line: string) => console.log(line));
   // Error messages too are written without blocking the thread, at once,
   // and bounded: a stderr nobody reads (`2>&1 | less`) must not stall it.
-  const errors = new AccessLog({
-    writer: Deno.stderr,
-    flushBytes: 1,
-    maxPending: ERRORS_PENDING,
-    describeDropped: droppedErrorsMessage,
-    onDropped: (message) => logErrorLater(`static-srv: ${message}`),
-  });
+  const errors = errorQueue();
   const say = (message: string): void =>
     errors.writeLine(`static-srv: ${message}`);
   const handler = await Handler.create(config.root, {

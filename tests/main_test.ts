@@ -1298,3 +1298,110 @@ Deno.test({
     }
   },
 });
+
+/**
+ * Starts main.ts (`--quiet`) through a shell that first fills its stderr
+ * pipe (64 KiB, the Linux default), which the test then never reads; waits
+ * for the banner's URL.
+ */
+async function startWithFullStderr(
+  root: string,
+): Promise<{ child: Deno.ChildProcess; port: number }> {
+  const child = new Deno.Command("bash", {
+    args: [
+      "-c",
+      'head -c 65536 /dev/zero >&2; exec "$0" run -A "$1" "$2" --port 0 --host 127.0.0.1 --quiet',
+      Deno.execPath(),
+      MAIN,
+      root,
+    ],
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = new LineStream(child.stdout);
+  try {
+    const line = await withTimeout(
+      out.waitFor((l) => /^\s+http:\/\/127\.0\.0\.1:\d+\/$/.test(l)),
+      CHILD_LIMIT_MS,
+      { label: "the banner" },
+    );
+    out.drain();
+    return { child, port: Number(/:(\d+)\/$/.exec(line)![1]) };
+  } catch (error) {
+    child.kill("SIGKILL");
+    await child.status;
+    await child.stderr.cancel();
+    await out.rest();
+    throw error;
+  }
+}
+
+/** Its exit status, or null when it has not exited within `ms` (then it is killed). */
+async function exitWithin(
+  child: Deno.ChildProcess,
+  ms: number,
+): Promise<number | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>((resolve) =>
+    timer = setTimeout(() => resolve(null), ms)
+  );
+  try {
+    const status = await Promise.race([child.status, late]);
+    if (status !== null) return status.code;
+    child.kill("SIGKILL");
+    await child.status;
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test({
+  name:
+    "main.ts stops on a signal, and exits at once on a second, when nobody reads its full stderr",
+  ignore: Deno.build.os !== "linux",
+  ...SANITIZE,
+  async fn(t): Promise<void> {
+    const dir = await makeTree({ "big.bin": new Uint8Array(64 * 1024 * 1024) });
+    try {
+      await t.step("one SIGTERM: a graceful stop, status 0", async () => {
+        const { child, port } = await startWithFullStderr(dir);
+        try {
+          const reply = await getAndClose(port, "/missing");
+          assert.equal(reply.status, STATUS_CODE.NotFound);
+          child.kill("SIGTERM");
+          // The stop line cannot be written: the stop still ends, once the
+          // wait for stderr (2 s) is over.
+          assert.equal(await exitWithin(child, 15_000), 0);
+        } finally {
+          await exitWithin(child, 0);
+          await child.stderr.cancel();
+        }
+      });
+      await t.step("a download in flight, then a second signal", async () => {
+        const { child, port } = await startWithFullStderr(dir);
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        try {
+          await writeAll(
+            conn,
+            bytes("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"),
+          );
+          assert.equal((await readHead(conn)).status, STATUS_CODE.OK);
+          child.kill("SIGTERM");
+          // Past the window where a repeat counts as the same signal.
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          child.kill("SIGINT");
+          assert.equal(await exitWithin(child, 10_000), 130);
+        } finally {
+          conn.close();
+          await exitWithin(child, 0);
+          await child.stderr.cancel();
+        }
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -705,13 +705,38 @@ function found(path: string, name: string, info: Deno.FileInfo): FoundFile {
   return { kind: "file", path, name, ...stampOf(info) };
 }
 
-/** Reads a file outside any root, such as the built-in 404 page or a `--404` file; a clear error when it cannot. */
+/** The largest file {@linkcode readFileOnce} reads: a page held in memory and sent whole with each error. */
+export const MAX_PAGE_SIZE = 1024 * 1024;
+
+/**
+ * Reads a file outside any root, such as the built-in 404 page or a `--404`
+ * file; a clear error when it cannot, when it is no regular file (a FIFO or
+ * `/dev/zero` would hold or fill memory) or when it is over
+ * {@linkcode MAX_PAGE_SIZE}.
+ */
 export async function readFileOnce(path: string | URL): Promise<Uint8Array> {
+  const cannot = (why: string) =>
+    new Error(`Cannot read ${JSON.stringify(String(path))}: ${why}`);
+  let info: Deno.FileInfo;
   try {
-    return await Deno.readFile(path);
+    info = await Deno.stat(path);
   } catch (error) {
-    throw new Error(
-      `Cannot read ${JSON.stringify(String(path))}: ${reason(error)}`,
-    );
+    throw cannot(reason(error));
   }
+  if (!info.isFile) {
+    throw cannot(info.isDirectory ? "is a directory" : "not a regular file");
+  }
+  let bytes: Uint8Array | undefined;
+  if (info.size <= MAX_PAGE_SIZE) {
+    try {
+      bytes = await Deno.readFile(path);
+    } catch (error) {
+      throw cannot(reason(error));
+    }
+  }
+  // Checked again after the read: the file may have grown meanwhile.
+  if (bytes === undefined || bytes.length > MAX_PAGE_SIZE) {
+    throw cannot(`larger than ${MAX_PAGE_SIZE / 1024 / 1024} MiB`);
+  }
+  return bytes;
 }

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { posix } from "node:path";
 import {
   type FoundFile,
+  MAX_PAGE_SIZE,
+  readFileOnce,
   type Resolution,
   Resolver,
   type ResolverOptions,
@@ -1346,5 +1348,41 @@ Deno.test({
     const out = new TextDecoder().decode(stdout);
     assert.equal(code, 0, out + new TextDecoder().decode(stderr));
     assert.match(out, /^ok \| 1 passed \(4 steps\) \| 0 failed \|/m);
+  },
+});
+
+Deno.test({
+  name:
+    "readFileOnce() reads a regular file up to MAX_PAGE_SIZE and refuses anything else",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t): Promise<void> {
+    await withTree(async (tree) => {
+      const page = posix.join(tree.base, "page.html");
+      const big = posix.join(tree.base, "big.html");
+      await Deno.writeFile(page, new Uint8Array(MAX_PAGE_SIZE).fill(0x61));
+      await Deno.writeFile(big, new Uint8Array(MAX_PAGE_SIZE + 1));
+      await t.step("a file of exactly MAX_PAGE_SIZE", async () => {
+        const bytes = await readFileOnce(page);
+        assert.equal(bytes.length, MAX_PAGE_SIZE);
+        assert.equal(bytes[MAX_PAGE_SIZE - 1], 0x61);
+      });
+      const refused: [string, string, string][] = [
+        ["a file one byte larger", big, "larger than 1 MiB"],
+        ["a directory", tree.root, "is a directory"],
+        // Would hang start-up (a FIFO) or fill memory (a device).
+        ["a FIFO", posix.join(tree.root, "fifo"), "not a regular file"],
+        ["a character device", "/dev/zero", "not a regular file"],
+        ["a missing file", posix.join(tree.base, "nope"), "no such file"],
+      ];
+      for (const [name, path, why] of refused) {
+        await t.step(name, async () => {
+          await assert.rejects(
+            withTimeout(readFileOnce(path), 5000, { label: name }),
+            { message: `Cannot read ${JSON.stringify(path)}: ${why}` },
+          );
+        });
+      }
+    });
   },
 });

@@ -88,7 +88,8 @@ Options:
       --precompressed     Serve FILE.br / FILE.gz for FILE when accepted
       --cache-size MIB    Memory for cached file contents, MiB, per worker
                           (default: 64)
-      --workers N|auto    Worker threads sharing the port (default: 1)
+      --workers N|auto    Worker threads sharing the port, up to 256 (auto:
+                          one per CPU; default: 1)
       --reuse-port        Let other processes listen on the same port
   -q, --quiet             No access log
   -h, --help              Show this help
@@ -125,6 +126,8 @@ function number(
 
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const HEADER_VALUE = /^[\x20-\x7e\t]*$/;
+/** The most worker threads, `--workers N` or `auto` on a machine with more CPUs. */
+const MAX_WORKERS = 256;
 /**
  * Fields the server sets for each response, from the file or the protocol
  * (framing, connection management, validators, negotiation, redirects):
@@ -332,8 +335,12 @@ export function parseCli(
   const workers = v.workers === undefined
     ? 1
     : v.workers === "auto"
-    ? cpus
-    : number("--workers", v.workers, { min: 1, max: 256, integer: true });
+    ? Math.min(cpus, MAX_WORKERS)
+    : number("--workers", v.workers, {
+      min: 1,
+      max: MAX_WORKERS,
+      integer: true,
+    });
   const hostname = v.host ?? SERVER_DEFAULTS.hostname;
   if (!isHost(hostname)) {
     throw new CliError(
@@ -347,6 +354,13 @@ export function parseCli(
       `Invalid --cache-control ${
         quote(cacheControl)
       }: expected printable ASCII`,
+    );
+  }
+  if (cacheControl !== undefined && cacheControl.trim() === "") {
+    throw new CliError(
+      `Invalid --cache-control ${
+        quote(cacheControl)
+      }: expected directives such as "max-age=3600"`,
     );
   }
   const fields = headers(v.header ?? []);

@@ -21,6 +21,7 @@ import {
   CONTENT_CODINGS,
   type ContentCoding,
 } from "./encoding.ts";
+import { concat } from "./bytes.ts";
 import { reason } from "./log.ts";
 
 /** Options of {@linkcode Resolver.create}. */
@@ -710,33 +711,40 @@ export const MAX_PAGE_SIZE = 1024 * 1024;
 
 /**
  * Reads a file outside any root, such as the built-in 404 page or a `--404`
- * file; a clear error when it cannot, when it is no regular file (a FIFO or
- * `/dev/zero` would hold or fill memory) or when it is over
- * {@linkcode MAX_PAGE_SIZE}.
+ * file (a pipe too: `--404 <(make-page)`); a clear error when it cannot, or
+ * when it is over {@linkcode MAX_PAGE_SIZE} (`/dev/zero` would fill memory).
  */
 export async function readFileOnce(path: string | URL): Promise<Uint8Array> {
   const cannot = (why: string) =>
     new Error(`Cannot read ${JSON.stringify(String(path))}: ${why}`);
-  let info: Deno.FileInfo;
+  let file: Deno.FsFile;
   try {
-    info = await Deno.stat(path);
+    file = await Deno.open(path);
   } catch (error) {
     throw cannot(reason(error));
   }
-  if (!info.isFile) {
-    throw cannot(info.isDirectory ? "is a directory" : "not a regular file");
-  }
-  let bytes: Uint8Array | undefined;
-  if (info.size <= MAX_PAGE_SIZE) {
-    try {
-      bytes = await Deno.readFile(path);
-    } catch (error) {
-      throw cannot(reason(error));
+  try {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = new Uint8Array(PAGE_CHUNK);
+      let n: number | null;
+      try {
+        n = await file.read(chunk);
+      } catch (error) {
+        throw cannot(reason(error));
+      }
+      if (n === null) return concat(chunks, total);
+      total += n;
+      if (total > MAX_PAGE_SIZE) {
+        throw cannot(`larger than ${MAX_PAGE_SIZE / 1024 / 1024} MiB`);
+      }
+      chunks.push(chunk.subarray(0, n));
     }
+  } finally {
+    file.close();
   }
-  // Checked again after the read: the file may have grown meanwhile.
-  if (bytes === undefined || bytes.length > MAX_PAGE_SIZE) {
-    throw cannot(`larger than ${MAX_PAGE_SIZE / 1024 / 1024} MiB`);
-  }
-  return bytes;
 }
+
+/** The size of each read of {@linkcode readFileOnce}. */
+const PAGE_CHUNK = 64 * 1024;

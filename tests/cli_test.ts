@@ -505,6 +505,8 @@ Deno.test({
       [["--workers", "auto"], { cpus: 8 }, 8, false],
       [["--workers", "auto"], { cpus: 1 }, 1, false],
       [["--workers", "auto"], {}, 1, false],
+      [["--workers", "auto"], { cpus: 256 }, 256, false],
+      [["--workers", "auto"], { cpus: 512 }, 256, false],
       [["--reuse-port"], {}, 1, true],
       [["--reuse-port", "--workers", "2"], {}, 2, true],
     ];
@@ -658,6 +660,14 @@ Deno.test({
       [
         ["--cache-control", "a\nb"],
         'Invalid --cache-control "a\\nb": expected printable ASCII',
+      ],
+      [
+        ["--cache-control", ""],
+        'Invalid --cache-control "": expected directives such as "max-age=3600"',
+      ],
+      [
+        ["--cache-control", " "],
+        'Invalid --cache-control " ": expected directives such as "max-age=3600"',
       ],
       [
         ["-H", "X-A: a\nb"],

@@ -668,7 +668,11 @@ function lookOf(info: Deno.FileInfo): Look | null {
  * when something else is there. Where the kernel names descriptors, from an
  * O_PATH descriptor of it known by that name to be `path` (atomic);
  * elsewhere, from what is at `path` itself (a final symlink not followed),
- * once `path` is found still free of symlinks (see {@linkcode isStillAt}).
+ * once `path` is found still free of symlinks and, after that, still the
+ * same file (device and inode): a directory of `path` swapped for a symlink
+ * and back around the first look is seen by the second. Not atomic: a
+ * second swap around the second look goes unseen (see
+ * {@linkcode isStillAt}).
  */
 async function lookAt(path: string): Promise<Look | null> {
   if (kernelNames !== false) {
@@ -690,8 +694,11 @@ async function lookAt(path: string): Promise<Look | null> {
       closeDescriptor(fd);
     }
   }
-  const look = lookOf(await Deno.lstat(path));
-  return look !== null && await Deno.realPath(path) === path ? look : null;
+  const info = await Deno.lstat(path);
+  const look = lookOf(info);
+  if (look === null || await Deno.realPath(path) !== path) return null;
+  const now = await Deno.lstat(path);
+  return now.ino === info.ino && now.dev === info.dev ? look : null;
 }
 
 /** The error of a listed directory that is no longer the one resolved. */

@@ -605,19 +605,21 @@ async function isAt(fd: number, path: string, info: Stats): Promise<boolean> {
 }
 
 /**
- * True when the file with `info`'s device and inode is at `path` itself (not
- * behind a final symlink), and `path` is free of symlinks, when checked. Not
- * atomic: a directory of `path` swapped for a symlink and back between the
- * two checks goes unseen.
+ * True when `path` is free of symlinks and then, looked at again, the file
+ * with `info`'s device and inode is at `path` itself (not behind a final
+ * symlink). In that order: a directory of `path` swapped for a symlink to
+ * one outside before `info` was taken and back before the real path is seen
+ * by the inode. Not atomic: swapped again around that last look, it goes
+ * unseen.
  */
 async function isStillAt(
   path: string,
   info: { dev: number; ino: number | null },
 ): Promise<boolean> {
   try {
+    if (await Deno.realPath(path) !== path) return false;
     const now = await Deno.lstat(path);
-    return now.ino === info.ino && now.dev === info.dev &&
-      await Deno.realPath(path) === path;
+    return now.ino === info.ino && now.dev === info.dev;
   } catch {
     return false;
   }

@@ -155,7 +155,7 @@ const FORBIDDEN: Resolution = Object.freeze({ kind: "forbidden" });
 const REDIRECT: Resolution = Object.freeze({ kind: "redirect" });
 
 /** True when `error` means "there is nothing to serve there" (404). */
-function isMissing(error: unknown): boolean {
+export function isMissing(error: unknown): boolean {
   if (error instanceof Deno.errors.NotFound) return true;
   if (error instanceof Deno.errors.NotADirectory) return true;
   if (error instanceof Deno.errors.FilesystemLoop) return true;

@@ -26,6 +26,7 @@ import { encodePath, type SanitizedTarget, sanitizeTarget } from "./target.ts";
 import {
   type FileStamp,
   type FoundFile,
+  isMissing,
   isOutOfDescriptors,
   type ListedEntry,
   type OpenFile,
@@ -753,7 +754,17 @@ export class Handler {
       }
       case "directory":
         if (this.#options.dirListing) {
-          return await this.#listing(head, entry.target, resolution.path);
+          const listed = await this.#listing(
+            head,
+            entry.target,
+            resolution.path,
+            again,
+          );
+          if (listed !== null) return listed;
+          // Removed, or replaced (by a symlink to a new version, say), since
+          // the check: checked again, the path may be listed (once).
+          this.#entries.delete(rawPath);
+          return await this.#serve(head, extra, true);
         }
         return await this.#notFound(head, entry.target);
       case "not-found":
@@ -1423,12 +1434,15 @@ export class Handler {
    * Requests for one directory while it is read share the reading and the
    * page; a new reading waits (503) while responses hold more in-memory
    * bodies than the cache size (a page of a large directory is megabytes).
+   * Null when the directory is gone or replaced since it was resolved and
+   * not `again`: the caller resolves the path again.
    */
   async #listing(
     head: RequestHead,
     target: SanitizedTarget,
     directory: string,
-  ): Promise<Reply> {
+    again: boolean,
+  ): Promise<Reply | null> {
     const close = !head.keepAlive;
     const path = encodePathForDisplay(target);
     const key = `${directory}\0${path}`;
@@ -1452,9 +1466,11 @@ export class Handler {
       entries = await listing.entries;
     } catch (error) {
       // Out of descriptors says nothing of the directory: try again soon.
-      return isOutOfDescriptors(error)
-        ? this.#busy(head)
-        : this.error(STATUS_CODE.Forbidden, { head });
+      if (isOutOfDescriptors(error)) return this.#busy(head);
+      if (isMissing(error)) {
+        return again ? await this.#notFound(head, target) : null;
+      }
+      return this.error(STATUS_CODE.Forbidden, { head });
     }
     const fields = "Vary: Accept\r\n" + this.#listingCache + this.#common;
     // A listing has no validators: only `*` matches it.

@@ -359,14 +359,15 @@ const REASONS: readonly (readonly [new () => Error, string])[] = [
  * An error's reason for a one-line message, in lower case and without a
  * final period: a fixed one for the common file system errors, else the
  * system's text without what Deno appends to it (` (os error 5)`, the
- * operation and the path: `: readfile '/x'`).
+ * operation and the paths, quoted as they are, quotes included:
+ * `: readfile '/x'`, `: rename '/it's' -> '/y'`).
  */
 export function reason(error: unknown): string {
   for (const [type, text] of REASONS) {
     if (error instanceof type) return text;
   }
   const message = (error instanceof Error ? error.message : String(error))
-    .replace(/: [a-z_]+ '[^']*'( -> '[^']*')?$/, "")
+    .replace(/: [a-z_]+ '.*'$/s, "")
     .replace(/\.? \(os error -?\d+\)$/, "")
     .replace(/\.$/, "");
   // "Input/output error" -> "input/output error"; an acronym stays ("EOF").

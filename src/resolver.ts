@@ -156,7 +156,7 @@ const FORBIDDEN: Resolution = Object.freeze({ kind: "forbidden" });
 const REDIRECT: Resolution = Object.freeze({ kind: "redirect" });
 
 /** True when `error` means "there is nothing to serve there" (404). */
-function isMissing(error: unknown): boolean {
+export function isMissing(error: unknown): boolean {
   if (error instanceof Deno.errors.NotFound) return true;
   if (error instanceof Deno.errors.NotADirectory) return true;
   if (error instanceof Deno.errors.FilesystemLoop) return true;
@@ -606,19 +606,21 @@ async function isAt(fd: number, path: string, info: Stats): Promise<boolean> {
 }
 
 /**
- * True when the file with `info`'s device and inode is at `path` itself (not
- * behind a final symlink), and `path` is free of symlinks, when checked. Not
- * atomic: a directory of `path` swapped for a symlink and back between the
- * two checks goes unseen.
+ * True when `path` is free of symlinks and then, looked at again, the file
+ * with `info`'s device and inode is at `path` itself (not behind a final
+ * symlink). In that order: a directory of `path` swapped for a symlink to
+ * one outside before `info` was taken and back before the real path is seen
+ * by the inode. Not atomic: swapped again around that last look, it goes
+ * unseen.
  */
 async function isStillAt(
   path: string,
   info: { dev: number; ino: number | null },
 ): Promise<boolean> {
   try {
+    if (await Deno.realPath(path) !== path) return false;
     const now = await Deno.lstat(path);
-    return now.ino === info.ino && now.dev === info.dev &&
-      await Deno.realPath(path) === path;
+    return now.ino === info.ino && now.dev === info.dev;
   } catch {
     return false;
   }
@@ -669,7 +671,11 @@ function lookOf(info: Deno.FileInfo): Look | null {
  * when something else is there. Where the kernel names descriptors, from an
  * O_PATH descriptor of it known by that name to be `path` (atomic);
  * elsewhere, from what is at `path` itself (a final symlink not followed),
- * once `path` is found still free of symlinks (see {@linkcode isStillAt}).
+ * once `path` is found still free of symlinks and, after that, still the
+ * same file (device and inode): a directory of `path` swapped for a symlink
+ * and back around the first look is seen by the second. Not atomic: a
+ * second swap around the second look goes unseen (see
+ * {@linkcode isStillAt}).
  */
 async function lookAt(path: string): Promise<Look | null> {
   if (kernelNames !== false) {
@@ -691,8 +697,11 @@ async function lookAt(path: string): Promise<Look | null> {
       closeDescriptor(fd);
     }
   }
-  const look = lookOf(await Deno.lstat(path));
-  return look !== null && await Deno.realPath(path) === path ? look : null;
+  const info = await Deno.lstat(path);
+  const look = lookOf(info);
+  if (look === null || await Deno.realPath(path) !== path) return null;
+  const now = await Deno.lstat(path);
+  return now.ino === info.ino && now.dev === info.dev ? look : null;
 }
 
 /** The error of a listed directory that is no longer the one resolved. */

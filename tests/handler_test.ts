@@ -2274,6 +2274,35 @@ const LISTING_TREE: Files = {
 
 Deno.test({
   name:
+    "Handler.handle() lists a directory replaced by a symlink (inside the root) since it was resolved, and gives 404 for one removed",
+  ...SANITIZE,
+  async fn(): Promise<void> {
+    const files = {
+      "docs/old.txt": "old",
+      "docs-v2/new.txt": "new",
+      "gone/file.txt": "gone",
+    };
+    await serveTree(files, { dirListing: true }, async (port, root) => {
+      const json = { Accept: "application/json" };
+      const names = (res: RawResponse): string[] =>
+        JSON.parse(res.text).entries.map((e: { name: string }) => e.name);
+      // Resolved and kept (for up to a second) as directories.
+      assert.deepEqual(names(await get(port, "/docs/", json)), ["old.txt"]);
+      assert.deepEqual(names(await get(port, "/gone/", json)), ["file.txt"]);
+      // A deploy switches the directory for a symlink to its new version.
+      await Deno.rename(`${root}/docs`, `${root}/docs-v1`);
+      await Deno.symlink("docs-v2", `${root}/docs`);
+      await Deno.remove(`${root}/gone`, { recursive: true });
+      const switched = await get(port, "/docs/", json);
+      assert.equal(switched.status, STATUS_CODE.OK);
+      assert.deepEqual(names(switched), ["new.txt"]);
+      assert.equal((await get(port, "/gone/", json)).status, 404);
+    });
+  },
+});
+
+Deno.test({
+  name:
     "Handler.handle() lists directories without an index with dirListing: true",
   ...SANITIZE,
   async fn(): Promise<void> {

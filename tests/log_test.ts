@@ -103,6 +103,25 @@ const REASON_CASES: { name: string; error: unknown; expected: string }[] = [
     expected: "EOF reached",
   },
   { name: "a thrown string", error: "gone", expected: "gone" },
+  {
+    name: "a path with a quote",
+    error: new Deno.errors.FilesystemLoop(
+      "Too many levels of symbolic links (os error 40): realpath '/srv/it's'",
+    ),
+    expected: "too many levels of symbolic links",
+  },
+  {
+    name: "two paths with quotes",
+    error: new Error(
+      "Input/output error (os error 5): rename '/a'b' -> '/c'd'",
+    ),
+    expected: "input/output error",
+  },
+  {
+    name: "a path with a line break",
+    error: new Error("Input/output error (os error 5): readfile '/a\nb'"),
+    expected: "input/output error",
+  },
 ];
 
 for (const { name, error, expected } of REASON_CASES) {

@@ -1150,6 +1150,35 @@ async function withSwapPoints<T>(
   }
 }
 
+/**
+ * Makes `swap`, then opens `file` with `undo` made before call 0, 1, ... of
+ * the resolver's file system calls, until one open makes fewer calls than
+ * that: every open must find nothing.
+ */
+async function assertOpenRefusedAtEverySwapPoint(
+  resolver: Resolver,
+  file: FoundFile,
+  { swap, undo }: { swap: () => void; undo: () => void },
+): Promise<void> {
+  let point = 0;
+  for (; point < MAX_SWAP_POINT; point++) {
+    swap();
+    let undone = false;
+    const opened = await withSwapPoints((n) => {
+      if (n !== point) return;
+      undo();
+      undone = true;
+    }, () => resolver.open(file));
+    if ("file" in opened) opened.file.close();
+    assert.deepEqual(opened, { kind: "not-found" }, `undone at ${point}`);
+    if (!undone) {
+      undo();
+      break;
+    }
+  }
+  assert.ok(point < MAX_SWAP_POINT, `${point} calls`);
+}
+
 Deno.test({
   name:
     "Resolver.open() refuses a file swapped for a symlink to a file outside before the open and back before the check",
@@ -1169,25 +1198,11 @@ Deno.test({
         Deno.removeSync(path);
         Deno.renameSync(`${path}.old`, path);
       };
-      // Undo before call 0, 1, ... of the check, until it makes fewer.
-      let point = 0;
-      for (; point < MAX_SWAP_POINT; point++) {
+      const swap = (): void => {
         Deno.renameSync(path, `${path}.old`);
         Deno.symlinkSync(secret, path);
-        let undone = false;
-        const opened = await withSwapPoints((n) => {
-          if (n !== point) return;
-          undo();
-          undone = true;
-        }, () => resolver.open(file));
-        if ("file" in opened) opened.file.close();
-        assert.deepEqual(opened, { kind: "not-found" }, `undone at ${point}`);
-        if (!undone) {
-          undo();
-          break;
-        }
-      }
-      assert.ok(point < MAX_SWAP_POINT, `${point} calls`);
+      };
+      await assertOpenRefusedAtEverySwapPoint(resolver, file, { swap, undo });
     });
   },
 });
@@ -1215,25 +1230,11 @@ Deno.test({
         Deno.removeSync(directory);
         Deno.renameSync(hidden, directory);
       };
-      // Undo before call 0, 1, ... of the check, until it makes fewer.
-      let point = 0;
-      for (; point < MAX_SWAP_POINT; point++) {
+      const swap = (): void => {
         Deno.renameSync(directory, hidden);
         Deno.symlinkSync(outside, directory);
-        let undone = false;
-        const opened = await withSwapPoints((n) => {
-          if (n !== point) return;
-          undo();
-          undone = true;
-        }, () => resolver.open(file));
-        if ("file" in opened) opened.file.close();
-        assert.deepEqual(opened, { kind: "not-found" }, `undone at ${point}`);
-        if (!undone) {
-          undo();
-          break;
-        }
-      }
-      assert.ok(point < MAX_SWAP_POINT, `${point} calls`);
+      };
+      await assertOpenRefusedAtEverySwapPoint(resolver, file, { swap, undo });
     });
   },
 });

@@ -1124,6 +1124,36 @@ Deno.test({
   },
 });
 
+/** Starts main.ts serving `dir` on a free port with `ulimit -n` set to `limit` (quiet, `args` added). */
+function startUnderUlimit(
+  limit: number,
+  dir: string,
+  args: string[] = [],
+): ServerProcess {
+  const child = new Deno.Command("bash", {
+    args: [
+      "-c",
+      `ulimit -n ${limit} && exec "$0" run -A "$1" "$2" --port 0 ` +
+      '--host 127.0.0.1 --quiet "${@:3}"',
+      Deno.execPath(),
+      MAIN,
+      dir,
+      ...args,
+    ],
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  return ServerProcess.adopt(child);
+}
+
+/** The port `server` prints once it listens. */
+async function listeningPort(server: ServerProcess): Promise<number> {
+  await server.waitForLine((l) => /^\s+http:\/\/127\.0\.0\.1:\d+\/$/.test(l));
+  return Number(/:(\d+)\/$/.exec(server.lines.at(-1)!)![1]);
+}
+
 Deno.test({
   name:
     "main.ts answers 503, not 404, for a file it cannot open for want of descriptors",
@@ -1135,26 +1165,10 @@ Deno.test({
       "other.txt": "other\n",
       "listed/a.txt": "a\n",
     });
-    const child = new Deno.Command("bash", {
-      args: [
-        "-c",
-        'ulimit -n 80 && exec "$0" run -A "$1" "$2" --port 0 --host 127.0.0.1 --quiet --dir-listing',
-        Deno.execPath(),
-        MAIN,
-        dir,
-      ],
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const server = ServerProcess.adopt(child);
+    const server = startUnderUlimit(80, dir, ["--dir-listing"]);
     const conns: Deno.Conn[] = [];
     try {
-      await server.waitForLine((l) =>
-        /^\s+http:\/\/127\.0\.0\.1:\d+\/$/.test(l)
-      );
-      const port = Number(/:(\d+)\/$/.exec(server.lines.at(-1)!)![1]);
+      const port = await listeningPort(server);
       const keeper = await connect(port);
       conns.push(keeper);
       const reader = new ResponseReader(keeper);
@@ -1207,26 +1221,10 @@ Deno.test({
   async fn(): Promise<void> {
     const dir = await makeTree({ "index.html": "fd\n" });
     // A shell lowers the open files limit, then becomes main.ts.
-    const child = new Deno.Command("bash", {
-      args: [
-        "-c",
-        'ulimit -n 200 && exec "$0" run -A "$1" "$2" --port 0 --host 127.0.0.1 --quiet',
-        Deno.execPath(),
-        MAIN,
-        dir,
-      ],
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const server = ServerProcess.adopt(child);
+    const server = startUnderUlimit(200, dir);
     const conns: Deno.Conn[] = [];
     try {
-      await server.waitForLine((l) =>
-        /^\s+http:\/\/127\.0\.0\.1:\d+\/$/.test(l)
-      );
-      const port = Number(/:(\d+)\/$/.exec(server.lines.at(-1)!)![1]);
+      const port = await listeningPort(server);
       (server as { port: number }).port = port;
       // More connections than descriptors: the kernel completes them, the
       // server cannot accept the rest and retries every 50 ms.

@@ -239,7 +239,13 @@ Deno.test({
       await exited;
       // The second worker starts, and so does the first one's replacement.
       feeder = (async () => {
-        while (feeding) await fifo.feed();
+        while (feeding) {
+          // A reader that had its page and closes between a feed's open and
+          // its write breaks the pipe: the next feed is for the next reader.
+          await fifo.feed().catch((error) => {
+            if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+          });
+        }
       })();
       running = await starting;
       await until(

@@ -104,6 +104,18 @@ async function removeTree(tree: Tree): Promise<void> {
   await Deno.remove(tree.base, { recursive: true });
 }
 
+/** Resolves `segments`, which must find a file (asserted, with `label`). */
+async function resolveFile(
+  resolver: Resolver,
+  segments: readonly string[],
+  options: { directory?: boolean; label?: string } = {},
+): Promise<FoundFile> {
+  const { label, ...resolveOptions } = options;
+  const found = await resolver.resolve(segments, resolveOptions);
+  assert.equal(found.kind, "file", label);
+  return found as FoundFile;
+}
+
 async function withTree(fn: (tree: Tree) => Promise<void>): Promise<void> {
   const tree = await makeTree();
   try {
@@ -774,11 +786,10 @@ Deno.test({
       const resolver = await Resolver.create(tree.root);
       for (const c of FILE_CASES) {
         await t.step(c.name, async () => {
-          const found = await resolver.resolve(c.segments, {
+          const found = await resolveFile(resolver, c.segments, {
             directory: c.directory,
+            label: c.name,
           });
-          assert.equal(found.kind, "file", c.name);
-          if (found.kind !== "file") return;
           const opened = await resolver.open(found);
           assert.ok("file" in opened, `${c.name}: opened`);
           try {
@@ -837,9 +848,9 @@ Deno.test({
           const name = `victim-${i}.txt`;
           const path = posix.join(tree.root, name);
           await Deno.writeTextFile(path, "soon gone\n");
-          const found = await resolver.resolve([name]);
-          assert.equal(found.kind, "file", `${c.name}: resolved`);
-          if (found.kind !== "file") return;
+          const found = await resolveFile(resolver, [name], {
+            label: `${c.name}: resolved`,
+          });
           await c.change(path);
           const opened = await resolver.open(found);
           if ("file" in opened) opened.file.close();
@@ -906,9 +917,9 @@ Deno.test({
           // Named file.txt like the file in outside/dir, so that following
           // the swapped-in symlink would find a file.
           await Deno.writeTextFile(path, "inside\n");
-          const found = await resolver.resolve(c.file.split("/"));
-          assert.equal(found.kind, "file", `${c.name}: resolved`);
-          if (found.kind !== "file") return;
+          const found = await resolveFile(resolver, c.file.split("/"), {
+            label: `${c.name}: resolved`,
+          });
           await c.swap(tree.root);
           const opening = resolver.open(found);
           try {
@@ -940,11 +951,10 @@ Deno.test({
       const resolver = await Resolver.create(tree.root);
       for (const c of FILE_CASES) {
         await t.step(c.name, async () => {
-          const found = await resolver.resolve(c.segments, {
+          const found = await resolveFile(resolver, c.segments, {
             directory: c.directory,
+            label: c.name,
           });
-          assert.equal(found.kind, "file", c.name);
-          if (found.kind !== "file") return;
           const read = await resolver.read(found);
           assert.ok("bytes" in read, `${c.name}: read`);
           const expected = bytesOf(resolver.root, found);
@@ -970,9 +980,7 @@ Deno.test({
       const resolver = await Resolver.create(tree.root);
       const path = posix.join(tree.root, "grows.bin");
       await Deno.writeTextFile(path, "small\n");
-      const found = await resolver.resolve(["grows.bin"]);
-      assert.equal(found.kind, "file");
-      if (found.kind !== "file") return;
+      const found = await resolveFile(resolver, ["grows.bin"]);
       await Deno.truncate(path, 64 * 1024 * 1024); // sparse: no disk blocks
       const read = await resolver.read(found);
       assert.ok(!("bytes" in read), "not read");
@@ -1189,10 +1197,7 @@ Deno.test({
       const resolver = await Resolver.create(tree.root);
       const path = posix.join(tree.root, "swap-back.txt");
       await Deno.writeTextFile(path, "inside\n");
-      const found = await resolver.resolve(["swap-back.txt"]);
-      assert.equal(found.kind, "file");
-      if (found.kind !== "file") return;
-      const file: FoundFile = found;
+      const file = await resolveFile(resolver, ["swap-back.txt"]);
       const secret = posix.join(tree.base, "outside/secret.txt");
       const undo = (): void => {
         Deno.removeSync(path);
@@ -1221,10 +1226,7 @@ Deno.test({
       await Deno.mkdir(outside);
       await Deno.writeTextFile(`${directory}/page.txt`, "inside\n");
       await Deno.writeTextFile(`${outside}/page.txt`, "outside, larger\n");
-      const found = await resolver.resolve(["swap-dir", "page.txt"]);
-      assert.equal(found.kind, "file");
-      if (found.kind !== "file") return;
-      const file: FoundFile = found;
+      const file = await resolveFile(resolver, ["swap-dir", "page.txt"]);
       const hidden = posix.join(tree.root, ".swap-dir");
       const undo = (): void => {
         Deno.removeSync(directory);
